@@ -1,0 +1,27 @@
+//! The `thermograd` command-line tool. Each subcommand lives in its own module under
+//! `cmd/` with a clap `Args` struct and a `run` function.
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Machine-learned molecular models and free-energy methods.
+#[derive(Debug, Parser)]
+#[command(name = "thermograd", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Describe a periodic cell: volume, widths, reduced basis, largest single-image cutoff.
+    Cell(cmd::cell::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Cell(args) => cmd::cell::run(&args),
+    }
+}

@@ -1,0 +1,365 @@
+//! Binning of atoms and their periodic images: the engine behind both list types.
+//!
+//! Periodic boundaries are handled with ghost atoms, as in LAMMPS: every real atom is
+//! wrapped into the primary cell, and every periodic image that lies within the list
+//! cutoff of the cell (a padding of `cutoff / w_k` in fractional coordinate `k`, where
+//! `w_k` is the perpendicular width) is added as a ghost that remembers its source atom
+//! and image shift. Pairs are then searched without any periodic logic, which makes
+//! triclinic cells and cells smaller than twice the cutoff exact with no special cases.
+//!
+//! Bins are parallelepipeds in fractional coordinates, at least one cutoff thick in every
+//! perpendicular direction, so all neighbours of an atom lie in the 27 surrounding bins:
+//! two points closer than `r` differ by at most `r / w_k` in fractional coordinate `k`.
+
+use thermograd_geometry::{Mat3, SimBox};
+
+use crate::{
+    check_cutoff, check_positions, shift_is_positive, ListKind, NeighborError, Pair, Result, Vec3,
+};
+
+/// Real atoms (first `n_real` entries, wrapped into the cell) followed by ghost images.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Extended {
+    /// Current position of each entry.
+    pub positions: Vec<Vec3>,
+    /// The real atom each entry is an image of.
+    pub source: Vec<u32>,
+    /// `positions[k] = x[source[k]] + translation[k]` for the caller's positions `x`.
+    pub translation: Vec<Vec3>,
+    /// Image shift of each entry relative to its wrapped source (zero for real atoms).
+    pub image: Vec<[i32; 3]>,
+    pub n_real: usize,
+}
+
+impl Extended {
+    /// Wraps real atoms and adds every image within `reach` of the cell.
+    pub fn build(positions: &[Vec3], simbox: &SimBox, reach: f64) -> Result<Self> {
+        let n = positions.len();
+        let mut ext = Extended {
+            positions: Vec::with_capacity(n),
+            source: Vec::with_capacity(n),
+            translation: Vec::with_capacity(n),
+            image: Vec::with_capacity(n),
+            n_real: n,
+        };
+        let (Some(h), Some(widths)) = (simbox.cell(), simbox.perpendicular_widths()) else {
+            ext.positions.extend_from_slice(positions);
+            ext.source.extend((0..n).map(|k| k as u32));
+            ext.translation.resize(n, Vec3::zeros());
+            ext.image.resize(n, [0; 3]);
+            return Ok(ext);
+        };
+        let inverse = h.try_inverse().expect("periodic cell is invertible");
+        let pad = widths.map(|w| reach / w);
+        let mut fractional = Vec::with_capacity(n);
+        for (k, x) in positions.iter().enumerate() {
+            let s = inverse * x;
+            let mut m = s.map(f64::floor);
+            let mut sw = s - m;
+            for a in 0..3 {
+                // Rounding can leave s − floor(s) equal to 1; move it to 0 of the next cell.
+                if sw[a] >= 1.0 {
+                    sw[a] = 0.0;
+                    m[a] += 1.0;
+                }
+            }
+            let t = -(h * m);
+            ext.positions.push(x + t);
+            ext.source.push(k as u32);
+            ext.translation.push(t);
+            ext.image.push([0; 3]);
+            fractional.push(sw);
+        }
+        let n_max = pad.map(|p| p.ceil() as i32);
+        for (k, &sw) in fractional.iter().enumerate() {
+            for i in -n_max[0]..=n_max[0] {
+                for j in -n_max[1]..=n_max[1] {
+                    for l in -n_max[2]..=n_max[2] {
+                        if (i, j, l) == (0, 0, 0) {
+                            continue;
+                        }
+                        let shift = Vec3::new(i as f64, j as f64, l as f64);
+                        let s = sw + shift;
+                        let inside = (0..3).all(|a| s[a] >= -pad[a] && s[a] < 1.0 + pad[a]);
+                        if inside {
+                            let lattice = h * shift;
+                            ext.positions.push(ext.positions[k] + lattice);
+                            ext.source.push(k as u32);
+                            ext.translation.push(ext.translation[k] + lattice);
+                            ext.image.push([i, j, l]);
+                        }
+                    }
+                }
+            }
+        }
+        if ext.positions.len() > u32::MAX as usize {
+            return Err(NeighborError::TooManyAtoms {
+                count: ext.positions.len(),
+            });
+        }
+        Ok(ext)
+    }
+
+    /// Recomputes every entry from the caller's current positions.
+    pub fn refresh(&mut self, positions: &[Vec3]) {
+        for ((p, &s), t) in self
+            .positions
+            .iter_mut()
+            .zip(&self.source)
+            .zip(&self.translation)
+        {
+            *p = positions[s as usize] + t;
+        }
+    }
+}
+
+/// Atoms sorted into bins, each at least `reach` thick in every direction.
+#[derive(Clone, Debug)]
+struct Bins {
+    counts: [usize; 3],
+    /// Maps a position to bin coordinates in units of bins: `u = scale · x + offset`.
+    scale: Mat3,
+    offset: Vec3,
+    /// `start[b]..start[b + 1]` indexes `members` for bin `b`.
+    start: Vec<u32>,
+    members: Vec<u32>,
+    bin_of_real: Vec<u32>,
+    /// Per slot of `members`: position, source atom and whether the image shift is
+    /// positive, stored in bin order so the pair search reads memory sequentially.
+    slot_position: Vec<Vec3>,
+    slot_source: Vec<u32>,
+    slot_positive: Vec<bool>,
+}
+
+impl Bins {
+    fn build(ext: &Extended, simbox: &SimBox, reach: f64) -> Self {
+        // Work in coordinates where the region holding all entries is [lo, hi) per axis
+        // and a distance `reach` spans at most `min_width[k]` in axis k.
+        let (to_frame, lo, hi, min_width) = match (simbox.cell(), simbox.perpendicular_widths()) {
+            (Some(h), Some(widths)) => {
+                let pad = widths.map(|w| reach / w);
+                (
+                    h.try_inverse().expect("periodic cell is invertible"),
+                    -pad,
+                    pad.add_scalar(1.0),
+                    pad,
+                )
+            }
+            _ => {
+                let mut lo = Vec3::repeat(f64::INFINITY);
+                let mut hi = Vec3::repeat(f64::NEG_INFINITY);
+                for p in &ext.positions {
+                    lo = lo.inf(p);
+                    hi = hi.sup(p);
+                }
+                if ext.positions.is_empty() {
+                    lo = Vec3::zeros();
+                    hi = Vec3::zeros();
+                }
+                (
+                    Mat3::identity(),
+                    lo,
+                    hi.add_scalar(1e-9 * reach),
+                    Vec3::repeat(reach),
+                )
+            }
+        };
+        let extent = hi - lo;
+        let mut counts = [0usize; 3];
+        for k in 0..3 {
+            counts[k] = ((extent[k] / min_width[k]).floor() as usize).max(1);
+        }
+        // Dilute systems would get far more bins than atoms; coarser bins stay correct.
+        let cap = (8 * ext.positions.len()).max(64);
+        while counts.iter().product::<usize>() > cap {
+            for c in &mut counts {
+                *c = (*c * 4 / 5).max(1);
+            }
+        }
+        let per_unit = Vec3::new(
+            counts[0] as f64 / extent[0].max(f64::MIN_POSITIVE),
+            counts[1] as f64 / extent[1].max(f64::MIN_POSITIVE),
+            counts[2] as f64 / extent[2].max(f64::MIN_POSITIVE),
+        );
+        let scale = Mat3::from_diagonal(&per_unit) * to_frame;
+        let offset = -lo.component_mul(&per_unit);
+        let mut bins = Bins {
+            counts,
+            scale,
+            offset,
+            start: Vec::new(),
+            members: Vec::new(),
+            bin_of_real: Vec::with_capacity(ext.n_real),
+            slot_position: Vec::new(),
+            slot_source: Vec::new(),
+            slot_positive: Vec::new(),
+        };
+        let n_bins: usize = counts.iter().product();
+        let bin_of: Vec<u32> = ext
+            .positions
+            .iter()
+            .map(|p| bins.bin_index(p) as u32)
+            .collect();
+        let mut start = vec![0u32; n_bins + 1];
+        for &b in &bin_of {
+            start[b as usize + 1] += 1;
+        }
+        for b in 0..n_bins {
+            start[b + 1] += start[b];
+        }
+        let mut fill = start.clone();
+        let mut members = vec![0u32; bin_of.len()];
+        for (k, &b) in bin_of.iter().enumerate() {
+            members[fill[b as usize] as usize] = k as u32;
+            fill[b as usize] += 1;
+        }
+        bins.bin_of_real = bin_of[..ext.n_real].to_vec();
+        bins.slot_position = members.iter().map(|&k| ext.positions[k as usize]).collect();
+        bins.slot_source = members.iter().map(|&k| ext.source[k as usize]).collect();
+        bins.slot_positive = members
+            .iter()
+            .map(|&k| shift_is_positive(ext.image[k as usize]))
+            .collect();
+        bins.start = start;
+        bins.members = members;
+        bins
+    }
+
+    fn coords(&self, p: &Vec3) -> [usize; 3] {
+        let u = self.scale * p + self.offset;
+        let mut c = [0usize; 3];
+        for k in 0..3 {
+            c[k] = (u[k].floor().max(0.0) as usize).min(self.counts[k] - 1);
+        }
+        c
+    }
+
+    fn bin_index(&self, p: &Vec3) -> usize {
+        let [a, b, c] = self.coords(p);
+        (a * self.counts[1] + b) * self.counts[2] + c
+    }
+
+    /// Calls `f(slot)` for every slot of `members` in the 27 bins around real atom `i`'s
+    /// bin.
+    #[inline]
+    fn for_each_candidate(&self, i: usize, mut f: impl FnMut(usize)) {
+        let bin = self.bin_of_real[i] as usize;
+        let [na, nb, nc] = self.counts;
+        let (a, b, c) = (bin / (nb * nc), (bin / nc) % nb, bin % nc);
+        for ia in a.saturating_sub(1)..=(a + 1).min(na - 1) {
+            for ib in b.saturating_sub(1)..=(b + 1).min(nb - 1) {
+                let row = (ia * nb + ib) * nc;
+                let lo = row + c.saturating_sub(1);
+                let hi = row + (c + 1).min(nc - 1);
+                // Bins along the last axis are contiguous in `members`.
+                let first = self.start[lo] as usize;
+                let last = self.start[hi + 1] as usize;
+                for slot in first..last {
+                    f(slot);
+                }
+            }
+        }
+    }
+}
+
+/// A one-shot list of all pairs within a cutoff, found by binning.
+///
+/// Build cost is linear in the number of atoms. Use [`crate::NeighborList`] in a
+/// simulation loop; use this when positions change completely between calls.
+#[derive(Clone, Debug)]
+pub struct CellList {
+    cutoff: f64,
+    ext: Extended,
+    bins: Bins,
+}
+
+impl CellList {
+    /// Bins `positions` (length units) in `simbox` for pairs closer than `cutoff`.
+    pub fn new(positions: &[Vec3], simbox: &SimBox, cutoff: f64) -> Result<Self> {
+        check_cutoff(cutoff)?;
+        check_positions(positions)?;
+        let ext = Extended::build(positions, simbox, cutoff)?;
+        let bins = Bins::build(&ext, simbox, cutoff);
+        Ok(CellList { cutoff, ext, bins })
+    }
+
+    /// The cutoff the list was built for.
+    pub fn cutoff(&self) -> f64 {
+        self.cutoff
+    }
+
+    /// Number of real atoms.
+    pub fn n_atoms(&self) -> usize {
+        self.ext.n_real
+    }
+
+    /// Number of periodic ghost images created.
+    pub fn n_ghosts(&self) -> usize {
+        self.ext.positions.len() - self.ext.n_real
+    }
+
+    /// Calls `f` with every pair within the cutoff.
+    pub fn for_each_pair(&self, kind: ListKind, mut f: impl FnMut(Pair)) {
+        let cut2 = self.cutoff * self.cutoff;
+        for i in 0..self.ext.n_real {
+            self.neighbors_of(i, kind, cut2, |j, d, r2| {
+                f(Pair {
+                    i,
+                    j: self.ext.source[j] as usize,
+                    d,
+                    r2,
+                })
+            });
+        }
+    }
+
+    /// All pairs within the cutoff.
+    pub fn pairs(&self, kind: ListKind) -> Vec<Pair> {
+        let mut pairs = Vec::new();
+        self.for_each_pair(kind, |p| pairs.push(p));
+        pairs
+    }
+
+    /// Calls `f(j, d, r2)` for every extended entry `j` within `sqrt(cut2)` of real atom
+    /// `i` that `kind` keeps.
+    #[inline]
+    pub(crate) fn neighbors_of(
+        &self,
+        i: usize,
+        kind: ListKind,
+        cut2: f64,
+        mut f: impl FnMut(usize, Vec3, f64),
+    ) {
+        let ri = self.ext.positions[i];
+        let bins = &self.bins;
+        bins.for_each_candidate(i, |slot| {
+            let source = bins.slot_source[slot] as usize;
+            let keep = match kind {
+                ListKind::Full => true,
+                ListKind::Half => source > i || (source == i && bins.slot_positive[slot]),
+            };
+            let d = bins.slot_position[slot] - ri;
+            let r2 = d.norm_squared();
+            // The atom itself is the only entry at distance zero with source i and a zero
+            // shift; `keep` already rejects it for half lists, `r2 > 0` for full lists.
+            if keep && r2 < cut2 && (r2 > 0.0 || source != i) {
+                f(bins.members[slot] as usize, d, r2);
+            }
+        });
+    }
+
+    /// Real atoms in bin order, so consecutive atoms share neighbouring bins.
+    pub(crate) fn spatial_order(&self) -> Vec<u32> {
+        let n_real = self.ext.n_real as u32;
+        self.bins
+            .members
+            .iter()
+            .copied()
+            .filter(|&k| k < n_real)
+            .collect()
+    }
+
+    pub(crate) fn into_extended(self) -> Extended {
+        self.ext
+    }
+}

@@ -1,0 +1,39 @@
+//! The error type of `thermograd-neighbors`.
+
+use thermograd_geometry::GeometryError;
+
+/// Everything that can go wrong when building a neighbor list.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NeighborError {
+    /// The cutoff is not a positive finite number.
+    #[error("cutoff must be positive and finite, got {cutoff}")]
+    InvalidCutoff {
+        /// The offending cutoff.
+        cutoff: f64,
+    },
+    /// The skin is negative or not finite.
+    #[error("skin must be non-negative and finite, got {skin}")]
+    InvalidSkin {
+        /// The offending skin.
+        skin: f64,
+    },
+    /// A position contains NaN or infinity.
+    #[error("position of atom {atom} is not finite")]
+    NonFinitePosition {
+        /// Index of the atom.
+        atom: usize,
+    },
+    /// More atoms and images than a 32-bit index can address.
+    #[error("{count} atoms and periodic images exceed the 2^32 the list can index")]
+    TooManyAtoms {
+        /// How many entries were needed.
+        count: usize,
+    },
+    /// An error from the geometry crate.
+    #[error(transparent)]
+    Geometry(#[from] GeometryError),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = NeighborError> = std::result::Result<T, E>;

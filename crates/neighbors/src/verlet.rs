@@ -1,0 +1,236 @@
+//! Verlet neighbor lists with a skin.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use thermograd_geometry::SimBox;
+
+use crate::cells::{CellList, Extended};
+use crate::{check_cutoff, check_positions, ListKind, NeighborError, Pair, Result, Vec3};
+
+/// Rows built by one parallel task: `(atom, neighbour count)` pairs and the neighbours of
+/// those atoms, concatenated in the same order.
+type ChunkRows = (Vec<(u32, u32)>, Vec<u32>);
+
+/// Parameters of a [`NeighborList`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NeighborListConfig {
+    /// Interaction cutoff (length units).
+    pub cutoff: f64,
+    /// Extra distance kept in the list so it stays valid while atoms move (length units);
+    /// the list is rebuilt once any atom has moved more than `skin / 2`.
+    pub skin: f64,
+    /// Half or full list.
+    pub kind: ListKind,
+}
+
+/// A Verlet list: for each atom, the neighbours within `cutoff + skin` at the last build.
+///
+/// Storage is compressed sparse rows over an *extended* set of entries: the real atoms
+/// `0..n_atoms()` followed by periodic ghost images, each with its [`source`] atom.
+/// A neighbour index `j` from [`neighbors`] points into [`positions`], so the
+/// displacement is simply `positions()[j] − positions()[i]`; forces on `j` belong to atom
+/// `source(j)`. [`NeighborList::update`] refreshes the entries from new positions every
+/// step and rebuilds the list by itself when it must:
+///
+/// - the first time, or when the number of atoms changed;
+/// - when the box changed (any cell entry), as under a barostat;
+/// - when any atom moved more than `skin / 2` since the last build, so no pair can have
+///   come closer than the cutoff unseen.
+///
+/// Storage grows as needed; nothing ever overflows.
+///
+/// [`source`]: NeighborList::source
+/// [`neighbors`]: NeighborList::neighbors
+/// [`positions`]: NeighborList::positions
+#[derive(Clone, Debug)]
+pub struct NeighborList {
+    config: NeighborListConfig,
+    ext: Extended,
+    offsets: Vec<usize>,
+    neighbors: Vec<u32>,
+    reference: Vec<Vec3>,
+    reference_box: Option<SimBox>,
+    builds: usize,
+}
+
+impl NeighborList {
+    /// An empty list; the first [`NeighborList::update`] builds it.
+    pub fn new(config: NeighborListConfig) -> Result<Self> {
+        check_cutoff(config.cutoff)?;
+        if !(config.skin.is_finite() && config.skin >= 0.0) {
+            return Err(NeighborError::InvalidSkin { skin: config.skin });
+        }
+        Ok(NeighborList {
+            config,
+            ext: Extended::default(),
+            offsets: vec![0],
+            neighbors: Vec::new(),
+            reference: Vec::new(),
+            reference_box: None,
+            builds: 0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NeighborListConfig {
+        &self.config
+    }
+
+    /// Interaction cutoff (length units).
+    pub fn cutoff(&self) -> f64 {
+        self.config.cutoff
+    }
+
+    /// Number of real atoms.
+    pub fn n_atoms(&self) -> usize {
+        self.ext.n_real
+    }
+
+    /// How many times the list has been built.
+    pub fn builds(&self) -> usize {
+        self.builds
+    }
+
+    /// Brings the list up to date with `positions` in `simbox`, rebuilding when needed.
+    /// Returns whether it rebuilt. Non-finite positions are an error.
+    pub fn update(&mut self, positions: &[Vec3], simbox: &SimBox) -> Result<bool> {
+        if self.needs_rebuild(positions, simbox)? {
+            self.rebuild(positions, simbox)?;
+            Ok(true)
+        } else {
+            self.ext.refresh(positions);
+            Ok(false)
+        }
+    }
+
+    /// Whether [`NeighborList::update`] would rebuild for these positions and box.
+    pub fn needs_rebuild(&self, positions: &[Vec3], simbox: &SimBox) -> Result<bool> {
+        if self.builds == 0
+            || positions.len() != self.reference.len()
+            || self.reference_box.as_ref() != Some(simbox)
+        {
+            check_positions(positions)?;
+            return Ok(true);
+        }
+        let limit = 0.25 * self.config.skin * self.config.skin;
+        let mut moved_too_far = false;
+        for (atom, (x, x0)) in positions.iter().zip(&self.reference).enumerate() {
+            let r2 = (x - x0).norm_squared();
+            // NaN fails every comparison, so test finiteness explicitly.
+            if !r2.is_finite() {
+                return Err(NeighborError::NonFinitePosition { atom });
+            }
+            moved_too_far |= r2 > limit;
+        }
+        Ok(moved_too_far)
+    }
+
+    /// Rebuilds the list from scratch (binning, in parallel over atoms).
+    pub fn rebuild(&mut self, positions: &[Vec3], simbox: &SimBox) -> Result<()> {
+        let reach = self.config.cutoff + self.config.skin;
+        let cells = CellList::new(positions, simbox, reach)?;
+        let kind = self.config.kind;
+        let reach2 = reach * reach;
+        let n = positions.len();
+        // Atoms are visited in bin order (consecutive atoms scan the same bins, which
+        // keeps the search in cache), then the per-atom lists are placed by atom index.
+        let order = cells.spatial_order();
+        let chunk = (n / (8 * rayon::current_num_threads()).max(1)).clamp(64, 4096);
+        let parts: Vec<ChunkRows> = order
+            .par_chunks(chunk)
+            .map(|atoms| {
+                let mut counts = Vec::with_capacity(atoms.len());
+                let mut list = Vec::new();
+                for &i in atoms {
+                    let before = list.len();
+                    cells.neighbors_of(i as usize, kind, reach2, |j, _, _| list.push(j as u32));
+                    counts.push((i, (list.len() - before) as u32));
+                }
+                (counts, list)
+            })
+            .collect();
+        self.offsets.clear();
+        self.offsets.resize(n + 1, 0);
+        for (counts, _) in &parts {
+            for &(i, c) in counts {
+                self.offsets[i as usize + 1] = c as usize;
+            }
+        }
+        for i in 0..n {
+            self.offsets[i + 1] += self.offsets[i];
+        }
+        self.neighbors.clear();
+        self.neighbors.resize(self.offsets[n], 0);
+        for (counts, list) in &parts {
+            let mut at = 0;
+            for &(i, c) in counts {
+                let start = self.offsets[i as usize];
+                let c = c as usize;
+                self.neighbors[start..start + c].copy_from_slice(&list[at..at + c]);
+                at += c;
+            }
+        }
+        self.ext = cells.into_extended();
+        self.reference.clear();
+        self.reference.extend_from_slice(positions);
+        self.reference_box = Some(simbox.clone());
+        self.builds += 1;
+        Ok(())
+    }
+
+    /// Positions of all entries: real atoms (wrapped into the cell at the last build, then
+    /// moved with the caller's positions) followed by ghosts.
+    pub fn positions(&self) -> &[Vec3] {
+        &self.ext.positions
+    }
+
+    /// The real atom that entry `k` is an image of (`k` itself for `k < n_atoms()`).
+    #[inline]
+    pub fn source(&self, k: usize) -> usize {
+        self.ext.source[k] as usize
+    }
+
+    /// Sources of all entries.
+    pub fn sources(&self) -> &[u32] {
+        &self.ext.source
+    }
+
+    /// Neighbour entries of real atom `i` within `cutoff + skin` at the last build.
+    #[inline]
+    pub fn neighbors(&self, i: usize) -> &[u32] {
+        &self.neighbors[self.offsets[i]..self.offsets[i + 1]]
+    }
+
+    /// Total number of stored neighbour entries.
+    pub fn n_entries(&self) -> usize {
+        self.neighbors.len()
+    }
+
+    /// Calls `f` with every pair currently within the cutoff (not the skin), with real
+    /// atom indices.
+    pub fn for_each_pair(&self, mut f: impl FnMut(Pair)) {
+        let cut2 = self.config.cutoff * self.config.cutoff;
+        for i in 0..self.ext.n_real {
+            let ri = self.ext.positions[i];
+            for &j in self.neighbors(i) {
+                let d = self.ext.positions[j as usize] - ri;
+                let r2 = d.norm_squared();
+                if r2 < cut2 {
+                    f(Pair {
+                        i,
+                        j: self.ext.source[j as usize] as usize,
+                        d,
+                        r2,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Every pair currently within the cutoff.
+    pub fn pairs_within_cutoff(&self) -> Vec<Pair> {
+        let mut pairs = Vec::new();
+        self.for_each_pair(|p| pairs.push(p));
+        pairs
+    }
+}

@@ -1,0 +1,23 @@
+//! thermograd: machine-learned molecular models and free-energy methods in Rust.
+//!
+//! This umbrella crate re-exports each component crate as a module; each also works alone.
+//!
+//! | module | crate | what it is for |
+//! |---|---|---|
+//! | [`geometry`] | `thermograd-geometry` | boxes, minimum image, coarse-grain maps |
+//! | [`neighbors`] | `thermograd-neighbors` | cell lists, Verlet lists, brute-force reference |
+//!
+//! ```
+//! use thermograd::geometry::{SimBox, Vec3};
+//! use thermograd::neighbors::{NeighborList, NeighborListConfig, ListKind};
+//! let simbox = SimBox::cubic(5.0)?;
+//! let positions = vec![Vec3::new(0.1, 0.1, 0.1), Vec3::new(4.9, 0.1, 0.1)];
+//! let mut list = NeighborList::new(NeighborListConfig { cutoff: 1.0, skin: 0.2, kind: ListKind::Half })?;
+//! list.update(&positions, &simbox)?;
+//! assert_eq!(list.pairs_within_cutoff().len(), 1);
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+pub use thermograd_geometry as geometry;
+pub use thermograd_neighbors as neighbors;

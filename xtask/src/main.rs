@@ -1,0 +1,90 @@
+//! Project automation, run as `cargo xtask <task>` (alias in `.cargo/config.toml`).
+//!
+//! - `ci`: exactly what `.ci/run` runs: formatting check, clippy with warnings denied,
+//!   and the README's test command.
+//! - `slow`: the test suite with `THERMOGRAD_SLOW=1`, which enables heavy validation.
+//! - `bench`: the criterion benchmarks (the peer comparison will extend this).
+
+use std::process::{Command, ExitCode};
+
+/// The README's test command. `.ci/run` and `cargo xtask ci` both run it.
+const TEST_ARGS: &[&str] = &["test", "--workspace"];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = args.first().map(String::as_str).unwrap_or("help");
+    let rest = &args[args.len().min(1)..];
+    let result = match task {
+        "ci" => ci(),
+        "slow" => slow(rest),
+        "bench" => bench(rest),
+        "help" | "--help" | "-h" => {
+            print_help();
+            Ok(())
+        }
+        other => Err(format!("unknown task `{other}`; run `cargo xtask help`")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_help() {
+    println!(
+        "cargo xtask <task>\n\n\
+         tasks:\n  \
+         ci     fmt --check, clippy -D warnings, and the test suite (what .ci/run runs)\n  \
+         slow   the test suite with THERMOGRAD_SLOW=1 (heavy validation)\n  \
+         bench  criterion benchmarks; extra arguments are passed to `cargo bench`"
+    );
+}
+
+fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .envs(envs.iter().copied())
+        .status()
+        .map_err(|e| format!("could not start cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed with {status}", args.join(" ")))
+    }
+}
+
+fn ci() -> Result<(), String> {
+    cargo(&["fmt", "--all", "--check"], &[])?;
+    cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    cargo(TEST_ARGS, &[])
+}
+
+fn slow(rest: &[String]) -> Result<(), String> {
+    let mut args: Vec<&str> = vec!["test", "--workspace", "--release"];
+    args.extend(rest.iter().map(String::as_str));
+    cargo(&args, &[("THERMOGRAD_SLOW", "1")])
+}
+
+fn bench(rest: &[String]) -> Result<(), String> {
+    let mut args: Vec<&str> = vec!["bench", "--workspace"];
+    if !rest.is_empty() {
+        args.push("--");
+        args.extend(rest.iter().map(String::as_str));
+    }
+    cargo(&args, &[])
+}
