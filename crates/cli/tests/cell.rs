@@ -20,7 +20,14 @@ fn help_and_version() {
 
 #[test]
 fn cell_json_reports_the_hexagonal_cell() {
-    let out = thermograd(&["cell", "--lengths", "3,3,3", "--angles", "90,90,60", "--json"]);
+    let out = thermograd(&[
+        "cell",
+        "--lengths",
+        "3,3,3",
+        "--angles",
+        "90,90,60",
+        "--json",
+    ]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let volume = v["volume"].as_f64().unwrap();
