@@ -7,9 +7,11 @@
 //! and image shift. Pairs are then searched without any periodic logic, which makes
 //! triclinic cells and cells smaller than twice the cutoff exact with no special cases.
 //!
-//! Bins are parallelepipeds in fractional coordinates, at least one cutoff thick in every
-//! perpendicular direction, so all neighbours of an atom lie in the 27 surrounding bins:
-//! two points closer than `r` differ by at most `r / w_k` in fractional coordinate `k`.
+//! Bins are parallelepipeds in fractional coordinates, at least half a cutoff thick in
+//! every perpendicular direction, so all neighbours of an atom lie in the 5×5×5 bins
+//! around its own: two points closer than `r` differ by at most `r / w_k` in fractional
+//! coordinate `k`. Half-cutoff bins test about 15.6·r³ candidate volume per atom instead
+//! of the 27·r³ of cutoff-sized bins with a 27-bin stencil.
 
 use thermograd_geometry::{Mat3, SimBox};
 
@@ -24,8 +26,11 @@ pub(crate) struct Extended {
     pub positions: Vec<Vec3>,
     /// The real atom each entry is an image of.
     pub source: Vec<u32>,
-    /// `positions[k] = x[source[k]] + translation[k]` for the caller's positions `x`.
+    /// `positions[k] = x[source[k]] + translation[k]` for the caller's positions `x`;
+    /// `translation[k] = h · lattice_shift[k]` for the current cell `h`.
     pub translation: Vec<Vec3>,
+    /// Integer lattice shift of each entry relative to the caller's (unwrapped) position.
+    pub lattice_shift: Vec<[i32; 3]>,
     /// Image shift of each entry relative to its wrapped source (zero for real atoms).
     pub image: Vec<[i32; 3]>,
     pub n_real: usize,
@@ -39,6 +44,7 @@ impl Extended {
             positions: Vec::with_capacity(n),
             source: Vec::with_capacity(n),
             translation: Vec::with_capacity(n),
+            lattice_shift: Vec::with_capacity(n),
             image: Vec::with_capacity(n),
             n_real: n,
         };
@@ -46,6 +52,7 @@ impl Extended {
             ext.positions.extend_from_slice(positions);
             ext.source.extend((0..n).map(|k| k as u32));
             ext.translation.resize(n, Vec3::zeros());
+            ext.lattice_shift.resize(n, [0; 3]);
             ext.image.resize(n, [0; 3]);
             return Ok(ext);
         };
@@ -67,6 +74,8 @@ impl Extended {
             ext.positions.push(x + t);
             ext.source.push(k as u32);
             ext.translation.push(t);
+            ext.lattice_shift
+                .push([-m[0] as i32, -m[1] as i32, -m[2] as i32]);
             ext.image.push([0; 3]);
             fractional.push(sw);
         }
@@ -86,6 +95,9 @@ impl Extended {
                             ext.positions.push(ext.positions[k] + lattice);
                             ext.source.push(k as u32);
                             ext.translation.push(ext.translation[k] + lattice);
+                            let base = ext.lattice_shift[k];
+                            ext.lattice_shift
+                                .push([base[0] + i, base[1] + j, base[2] + l]);
                             ext.image.push([i, j, l]);
                         }
                     }
@@ -98,6 +110,23 @@ impl Extended {
             });
         }
         Ok(ext)
+    }
+
+    /// Recomputes the lattice translations for a new cell `h` (same lattice shifts).
+    pub fn set_cell(&mut self, h: &Mat3) {
+        for (t, n) in self.translation.iter_mut().zip(&self.lattice_shift) {
+            *t = h * Vec3::new(n[0] as f64, n[1] as f64, n[2] as f64);
+        }
+    }
+
+    /// The largest distance any entry's lattice translation moves when the cell changes
+    /// by `delta` (= max_k |delta · shift_k|).
+    pub fn max_translation_change(&self, delta: &Mat3) -> f64 {
+        self.lattice_shift
+            .iter()
+            .map(|n| (delta * Vec3::new(n[0] as f64, n[1] as f64, n[2] as f64)).norm_squared())
+            .fold(0.0, f64::max)
+            .sqrt()
     }
 
     /// Recomputes every entry from the caller's current positions.
@@ -113,7 +142,11 @@ impl Extended {
     }
 }
 
-/// Atoms sorted into bins, each at least `reach` thick in every direction.
+/// How many bins one cutoff spans: bins are `reach / SUBDIVISION` thick and the stencil
+/// reaches `SUBDIVISION` bins in each direction.
+const SUBDIVISION: usize = 2;
+
+/// Atoms sorted into bins, each at least `reach / SUBDIVISION` thick in every direction.
 #[derive(Clone, Debug)]
 struct Bins {
     counts: [usize; 3],
@@ -167,7 +200,7 @@ impl Bins {
         let extent = hi - lo;
         let mut counts = [0usize; 3];
         for k in 0..3 {
-            counts[k] = ((extent[k] / min_width[k]).floor() as usize).max(1);
+            counts[k] = ((SUBDIVISION as f64 * extent[k] / min_width[k]).floor() as usize).max(1);
         }
         // Dilute systems would get far more bins than atoms; coarser bins stay correct.
         let cap = (8 * ext.positions.len()).max(64);
@@ -239,18 +272,19 @@ impl Bins {
         (a * self.counts[1] + b) * self.counts[2] + c
     }
 
-    /// Calls `f(slot)` for every slot of `members` in the 27 bins around real atom `i`'s
-    /// bin.
+    /// Calls `f(slot)` for every slot of `members` in the stencil of bins around real
+    /// atom `i`'s bin.
     #[inline]
     fn for_each_candidate(&self, i: usize, mut f: impl FnMut(usize)) {
         let bin = self.bin_of_real[i] as usize;
         let [na, nb, nc] = self.counts;
         let (a, b, c) = (bin / (nb * nc), (bin / nc) % nb, bin % nc);
-        for ia in a.saturating_sub(1)..=(a + 1).min(na - 1) {
-            for ib in b.saturating_sub(1)..=(b + 1).min(nb - 1) {
+        let r = SUBDIVISION;
+        for ia in a.saturating_sub(r)..=(a + r).min(na - 1) {
+            for ib in b.saturating_sub(r)..=(b + r).min(nb - 1) {
                 let row = (ia * nb + ib) * nc;
-                let lo = row + c.saturating_sub(1);
-                let hi = row + (c + 1).min(nc - 1);
+                let lo = row + c.saturating_sub(r);
+                let hi = row + (c + r).min(nc - 1);
                 // Bins along the last axis are contiguous in `members`.
                 let first = self.start[lo] as usize;
                 let last = self.start[hi + 1] as usize;

@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use thermograd_geometry::SimBox;
+use thermograd_geometry::{Mat3, SimBox};
 
 use crate::cells::{CellList, Extended};
 use crate::{check_cutoff, check_positions, ListKind, NeighborError, Pair, Result, Vec3};
@@ -32,10 +32,13 @@ pub struct NeighborListConfig {
 /// `source(j)`. [`NeighborList::update`] refreshes the entries from new positions every
 /// step and rebuilds the list by itself when it must:
 ///
-/// - the first time, or when the number of atoms changed;
-/// - when the box changed (any cell entry), as under a barostat;
-/// - when any atom moved more than `skin / 2` since the last build, so no pair can have
-///   come closer than the cutoff unseen.
+/// - the first time, when the number of atoms changed, or when the box switched
+///   between open and periodic;
+/// - when atom displacements since the last build, plus the distance that periodic
+///   images moved because the cell changed (as under a barostat), could have brought a
+///   pair from outside `cutoff + skin` to inside `cutoff` (see
+///   [`NeighborList::needs_rebuild`]); with a fixed box this is the classic
+///   "some atom moved more than `skin / 2`".
 ///
 /// Storage grows as needed; nothing ever overflows.
 ///
@@ -49,7 +52,10 @@ pub struct NeighborList {
     offsets: Vec<usize>,
     neighbors: Vec<u32>,
     reference: Vec<Vec3>,
+    /// The box at the last build: the reference for the rebuild criterion.
     reference_box: Option<SimBox>,
+    /// The cell the ghost translations were last computed for.
+    current_cell: Option<Mat3>,
     builds: usize,
 }
 
@@ -67,6 +73,7 @@ impl NeighborList {
             neighbors: Vec::new(),
             reference: Vec::new(),
             reference_box: None,
+            current_cell: None,
             builds: 0,
         })
     }
@@ -98,31 +105,51 @@ impl NeighborList {
             self.rebuild(positions, simbox)?;
             Ok(true)
         } else {
+            if let Some(h) = simbox.cell() {
+                if self.current_cell.as_ref() != Some(h) {
+                    self.ext.set_cell(h);
+                    self.current_cell = Some(*h);
+                }
+            }
             self.ext.refresh(positions);
             Ok(false)
         }
     }
 
     /// Whether [`NeighborList::update`] would rebuild for these positions and box.
+    ///
+    /// A stored pair's distance can have changed since the build by at most
+    /// `2·max|Δx| + 2·max_k|Δh·S_k|`, where `Δx` are atom displacements, `Δh` the change
+    /// of the cell matrix and `S_k` the integer lattice shift of each stored entry. The
+    /// list stays exact while that bound is within the skin, so a box that changes
+    /// slightly every step (a barostat) does not force a rebuild every step.
     pub fn needs_rebuild(&self, positions: &[Vec3], simbox: &SimBox) -> Result<bool> {
-        if self.builds == 0
-            || positions.len() != self.reference.len()
-            || self.reference_box.as_ref() != Some(simbox)
-        {
-            check_positions(positions)?;
-            return Ok(true);
-        }
-        let limit = 0.25 * self.config.skin * self.config.skin;
-        let mut moved_too_far = false;
+        let previous = match &self.reference_box {
+            Some(b) if self.builds > 0 && positions.len() == self.reference.len() => b,
+            _ => {
+                check_positions(positions)?;
+                return Ok(true);
+            }
+        };
+        let box_drift = match (previous.cell(), simbox.cell()) {
+            (None, None) => 0.0,
+            (Some(old), Some(new)) if old == new => 0.0,
+            (Some(old), Some(new)) => self.ext.max_translation_change(&(new - old)),
+            _ => {
+                check_positions(positions)?;
+                return Ok(true);
+            }
+        };
+        let mut max_r2: f64 = 0.0;
         for (atom, (x, x0)) in positions.iter().zip(&self.reference).enumerate() {
             let r2 = (x - x0).norm_squared();
             // NaN fails every comparison, so test finiteness explicitly.
             if !r2.is_finite() {
                 return Err(NeighborError::NonFinitePosition { atom });
             }
-            moved_too_far |= r2 > limit;
+            max_r2 = max_r2.max(r2);
         }
-        Ok(moved_too_far)
+        Ok(max_r2.sqrt() + box_drift > 0.5 * self.config.skin)
     }
 
     /// Rebuilds the list from scratch (binning, in parallel over atoms).
@@ -174,6 +201,7 @@ impl NeighborList {
         self.reference.clear();
         self.reference.extend_from_slice(positions);
         self.reference_box = Some(simbox.clone());
+        self.current_cell = simbox.cell().copied();
         self.builds += 1;
         Ok(())
     }

@@ -179,6 +179,40 @@ fn box_change_triggers_a_rebuild() {
     assert_eq!(list.builds(), 2);
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    /// A box deformed a little at every step, with positions scaled along (a barostat):
+    /// the list must stay equal to brute force while rebuilding only when the skin is used up.
+    #[test]
+    fn slowly_deforming_box_keeps_the_list_exact(
+        shape in shape(), n in 2usize..40, cutoff in 0.5f64..2.5, seed in any::<u64>()
+    ) {
+        let mut simbox = build_box(&shape);
+        prop_assume!(simbox.is_periodic());
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut positions = random_positions(&mut rng, &simbox, n);
+        let config = NeighborListConfig { cutoff, skin: 0.4, kind: ListKind::Half };
+        let mut list = NeighborList::new(config).unwrap();
+        for _ in 0..30 {
+            let mu = Mat3::new(
+                1.0 + rng.gen_range(-0.004..0.004), rng.gen_range(-0.003..0.003), 0.0,
+                0.0, 1.0 + rng.gen_range(-0.004..0.004), rng.gen_range(-0.003..0.003),
+                0.0, 0.0, 1.0 + rng.gen_range(-0.004..0.004),
+            );
+            simbox = simbox.deformed(&mu).unwrap();
+            thermograd_geometry::scale_positions(&mut positions, &mu);
+            for r in &mut positions {
+                *r += Vec3::new(rng.gen_range(-0.01..0.01), rng.gen_range(-0.01..0.01), 0.0);
+            }
+            list.update(&positions, &simbox).unwrap();
+            let reference = brute_force_pairs(&positions, &simbox, cutoff, ListKind::Half).unwrap();
+            assert_same(list.pairs_within_cutoff(), reference, "deforming box");
+        }
+        prop_assert!(list.builds() < 30, "rebuilt at every step");
+    }
+}
+
 #[test]
 fn bad_input_is_an_error() {
     let simbox = SimBox::cubic(5.0).unwrap();
