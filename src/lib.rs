@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | [`geometry`] | `thermograd-geometry` | boxes, minimum image, coarse-grain maps |
 //! | [`neighbors`] | `thermograd-neighbors` | cell lists, Verlet lists, brute-force reference |
+//! | [`cv`] | `thermograd-cv` | collective variables with exact Jacobians |
 //!
 //! ```
 //! use thermograd::geometry::{SimBox, Vec3};
@@ -19,5 +20,6 @@
 //! ```
 #![deny(missing_docs)]
 
+pub use thermograd_cv as cv;
 pub use thermograd_geometry as geometry;
 pub use thermograd_neighbors as neighbors;
