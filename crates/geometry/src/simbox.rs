@@ -64,9 +64,11 @@ pub struct SimBox {
     half_shortest: f64,
 }
 
-/// How a box is written in config and checkpoint files.
+/// How a box is written in config and checkpoint files. Externally tagged (`"open"`,
+/// `{"orthorhombic": {"lengths": …}}`), so that non-self-describing formats such as
+/// bincode can hold it as well as JSON and TOML.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 enum BoxRepr {
     Open,
     Orthorhombic {
