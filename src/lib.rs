@@ -7,6 +7,7 @@
 //! | [`geometry`] | `thermograd-geometry` | boxes, minimum image, coarse-grain maps |
 //! | [`neighbors`] | `thermograd-neighbors` | cell lists, Verlet lists, brute-force reference |
 //! | [`cv`] | `thermograd-cv` | collective variables with exact Jacobians |
+//! | [`estimators`] | `thermograd-estimators` | ESS, EXP, BAR, MBAR, time-series analysis |
 //!
 //! ```
 //! use thermograd::geometry::{SimBox, Vec3};
@@ -21,5 +22,6 @@
 #![deny(missing_docs)]
 
 pub use thermograd_cv as cv;
+pub use thermograd_estimators as estimators;
 pub use thermograd_geometry as geometry;
 pub use thermograd_neighbors as neighbors;

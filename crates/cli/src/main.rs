@@ -17,11 +17,14 @@ struct Cli {
 enum Command {
     /// Describe a periodic cell: volume, widths, reduced basis, largest single-image cutoff.
     Cell(cmd::cell::Args),
+    /// Free-energy differences from reduced works (EXP, BAR) or reduced energies (MBAR).
+    Estimate(cmd::estimate::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Cell(args) => cmd::cell::run(&args),
+        Command::Estimate(args) => cmd::estimate::run(&args),
     }
 }
