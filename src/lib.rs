@@ -8,6 +8,7 @@
 //! | [`neighbors`] | `thermograd-neighbors` | cell lists, Verlet lists, brute-force reference |
 //! | [`cv`] | `thermograd-cv` | collective variables with exact Jacobians |
 //! | [`estimators`] | `thermograd-estimators` | ESS, EXP, BAR, MBAR, time-series analysis |
+//! | [`gpr`] | `thermograd-gpr` | Gaussian-process free energies from gradient data |
 //!
 //! ```
 //! use thermograd::geometry::{SimBox, Vec3};
@@ -24,4 +25,5 @@
 pub use thermograd_cv as cv;
 pub use thermograd_estimators as estimators;
 pub use thermograd_geometry as geometry;
+pub use thermograd_gpr as gpr;
 pub use thermograd_neighbors as neighbors;

@@ -19,6 +19,8 @@ enum Command {
     Cell(cmd::cell::Args),
     /// Free-energy differences from reduced works (EXP, BAR) or reduced energies (MBAR).
     Estimate(cmd::estimate::Args),
+    /// Free-energy surfaces from mean forces (`fes gpr`: Gaussian-process reconstruction).
+    Fes(cmd::fes::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -26,5 +28,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Cell(args) => cmd::cell::run(&args),
         Command::Estimate(args) => cmd::estimate::run(&args),
+        Command::Fes(args) => cmd::fes::run(&args),
     }
 }
