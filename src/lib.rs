@@ -8,6 +8,7 @@
 //! | [`neighbors`] | `thermograd-neighbors` | cell lists, Verlet lists, brute-force reference |
 //! | [`cv`] | `thermograd-cv` | collective variables with exact Jacobians |
 //! | [`estimators`] | `thermograd-estimators` | ESS, EXP, BAR, MBAR, time-series analysis |
+//! | [`md`] | `thermograd-md` | potentials, integrators, thermostats, barostat, checkpoints |
 //! | [`gpr`] | `thermograd-gpr` | Gaussian-process free energies from gradient data |
 //!
 //! ```
@@ -26,4 +27,5 @@ pub use thermograd_cv as cv;
 pub use thermograd_estimators as estimators;
 pub use thermograd_geometry as geometry;
 pub use thermograd_gpr as gpr;
+pub use thermograd_md as md;
 pub use thermograd_neighbors as neighbors;

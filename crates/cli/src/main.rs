@@ -21,6 +21,10 @@ enum Command {
     Estimate(cmd::estimate::Args),
     /// Free-energy surfaces from mean forces (`fes gpr`: Gaussian-process reconstruction).
     Fes(cmd::fes::Args),
+    /// Run a reduced-units Lennard-Jones fluid (fcc start) and report U/N, P, T, energy drift and speed.
+    Lj(cmd::lj::Args),
+    /// Umbrella sampling along a collective variable from a TOML file: CV series, mean forces, MBAR input.
+    Umbrella(cmd::umbrella::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,5 +33,7 @@ fn main() -> anyhow::Result<()> {
         Command::Cell(args) => cmd::cell::run(&args),
         Command::Estimate(args) => cmd::estimate::run(&args),
         Command::Fes(args) => cmd::fes::run(&args),
+        Command::Lj(args) => cmd::lj::run(&args),
+        Command::Umbrella(args) => cmd::umbrella::run(&args),
     }
 }

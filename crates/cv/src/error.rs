@@ -1,9 +1,10 @@
 //! The error type of `thermograd-cv`.
 
 use thermograd_geometry::GeometryError;
+use thermograd_md::MdError;
 
 /// Everything that can go wrong when building or evaluating collective variables.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CvError {
     /// An atom index outside the configuration.
@@ -44,6 +45,15 @@ pub enum CvError {
         expected: usize,
         /// Actual length.
         got: usize,
+    },
+    /// A simulation run for a window failed.
+    #[error("umbrella window {window}: {source}")]
+    Simulation {
+        /// Window index.
+        window: usize,
+        /// The simulation's error.
+        #[source]
+        source: MdError,
     },
     /// An error from the geometry crate.
     #[error(transparent)]

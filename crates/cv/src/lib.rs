@@ -9,7 +9,15 @@
 //! - analytic CVs: [`Distance`], [`DistanceComponents`], [`Angle`], [`Dihedral`],
 //!   [`Coordination`] with PLUMED's [`RationalSwitch`], [`CenterOfMassDistance`],
 //!   [`LinearCombination`];
-//! - the mass-metric tensor [`mass_metric`].
+//! - biases that act through the Jacobian, as MD potentials: [`Bias`] with a
+//!   [`Harmonic`] restraint (umbrella window), [`FlatBottom`] walls, a [`Moving`]
+//!   (steered) restraint, or well-tempered [`Metadynamics`] on a grid;
+//! - an umbrella-sampling driver, [`run_umbrella`], over windows on a 1-D or 2-D grid
+//!   ([`grid_centers`]), windows in parallel;
+//! - the mass-metric tensor [`mass_metric`];
+//! - mean forces from umbrella windows ([`umbrella_integration`],
+//!   [`restrained_mean_force`], [`umbrella_integration_profile`]) as a
+//!   [`MeanForceTable`], the input of Gaussian-process free-energy reconstruction.
 //!
 //! Every displacement uses the box's minimum image, so CVs are correct for atoms across
 //! periodic boundaries in orthorhombic and triclinic cells.
@@ -28,16 +36,27 @@
 #![deny(missing_docs)]
 
 mod analytic;
+mod bias;
 mod cv;
 mod error;
+mod mean_force;
 mod metric;
+mod spec;
 mod switching;
+mod umbrella;
 
 pub use analytic::{
     Angle, CenterOfMassDistance, Coordination, Dihedral, Distance, DistanceComponents,
     LinearCombination,
 };
+pub use bias::{Bias, BiasEnergy, FlatBottom, Harmonic, Metadynamics, MetadynamicsConfig, Moving};
 pub use cv::{periodic_difference, CollectiveVariable, CvValue};
 pub use error::{CvError, Result};
+pub use mean_force::{
+    restrained_mean_force, umbrella_integration, umbrella_integration_profile, window_stats,
+    ComponentStats, MeanForceTable, WindowSamples,
+};
 pub use metric::mass_metric;
+pub use spec::CvSpec;
 pub use switching::RationalSwitch;
+pub use umbrella::{grid_centers, run_umbrella, UmbrellaConfig, UmbrellaRun};

@@ -80,26 +80,36 @@ impl Extended {
             fractional.push(sw);
         }
         let n_max = pad.map(|p| p.ceil() as i32);
+        // Per axis, the shifts that keep the image within the padded cell; most atoms
+        // have only the zero shift on every axis, so the product loop is usually empty.
+        let mut axis_shifts: [Vec<i32>; 3] = Default::default();
         for (k, &sw) in fractional.iter().enumerate() {
-            for i in -n_max[0]..=n_max[0] {
-                for j in -n_max[1]..=n_max[1] {
-                    for l in -n_max[2]..=n_max[2] {
+            for a in 0..3 {
+                axis_shifts[a].clear();
+                axis_shifts[a].extend(
+                    (-n_max[a]..=n_max[a]).filter(|&i| {
+                        sw[a] + i as f64 >= -pad[a] && sw[a] + (i as f64) < 1.0 + pad[a]
+                    }),
+                );
+            }
+            if axis_shifts.iter().all(|s| s.len() == 1) {
+                continue;
+            }
+            for &i in &axis_shifts[0] {
+                for &j in &axis_shifts[1] {
+                    for &l in &axis_shifts[2] {
                         if (i, j, l) == (0, 0, 0) {
                             continue;
                         }
                         let shift = Vec3::new(i as f64, j as f64, l as f64);
-                        let s = sw + shift;
-                        let inside = (0..3).all(|a| s[a] >= -pad[a] && s[a] < 1.0 + pad[a]);
-                        if inside {
-                            let lattice = h * shift;
-                            ext.positions.push(ext.positions[k] + lattice);
-                            ext.source.push(k as u32);
-                            ext.translation.push(ext.translation[k] + lattice);
-                            let base = ext.lattice_shift[k];
-                            ext.lattice_shift
-                                .push([base[0] + i, base[1] + j, base[2] + l]);
-                            ext.image.push([i, j, l]);
-                        }
+                        let lattice = h * shift;
+                        ext.positions.push(ext.positions[k] + lattice);
+                        ext.source.push(k as u32);
+                        ext.translation.push(ext.translation[k] + lattice);
+                        let base = ext.lattice_shift[k];
+                        ext.lattice_shift
+                            .push([base[0] + i, base[1] + j, base[2] + l]);
+                        ext.image.push([i, j, l]);
                     }
                 }
             }
@@ -157,11 +167,16 @@ struct Bins {
     start: Vec<u32>,
     members: Vec<u32>,
     bin_of_real: Vec<u32>,
-    /// Per slot of `members`: position, source atom and whether the image shift is
-    /// positive, stored in bin order so the pair search reads memory sequentially.
-    slot_position: Vec<Vec3>,
-    slot_source: Vec<u32>,
-    slot_positive: Vec<bool>,
+    /// Per slot of `members`, stored in bin order (structure of arrays) so the pair
+    /// search reads memory sequentially and the distance test vectorizes: coordinates,
+    /// and `2·source + (image shift is positive)`, which turns the half-list rule
+    /// "source > i, or source = i with a positive shift" into `key > 2·i`.
+    slot_x: Vec<f64>,
+    slot_y: Vec<f64>,
+    slot_z: Vec<f64>,
+    slot_key: Vec<u64>,
+    /// Bin of each slot.
+    slot_bin: Vec<u32>,
 }
 
 impl Bins {
@@ -223,9 +238,11 @@ impl Bins {
             start: Vec::new(),
             members: Vec::new(),
             bin_of_real: Vec::with_capacity(ext.n_real),
-            slot_position: Vec::new(),
-            slot_source: Vec::new(),
-            slot_positive: Vec::new(),
+            slot_x: Vec::new(),
+            slot_y: Vec::new(),
+            slot_z: Vec::new(),
+            slot_key: Vec::new(),
+            slot_bin: Vec::new(),
         };
         let n_bins: usize = counts.iter().product();
         let bin_of: Vec<u32> = ext
@@ -247,12 +264,26 @@ impl Bins {
             fill[b as usize] += 1;
         }
         bins.bin_of_real = bin_of[..ext.n_real].to_vec();
-        bins.slot_position = members.iter().map(|&k| ext.positions[k as usize]).collect();
-        bins.slot_source = members.iter().map(|&k| ext.source[k as usize]).collect();
-        bins.slot_positive = members
+        bins.slot_x = members
             .iter()
-            .map(|&k| shift_is_positive(ext.image[k as usize]))
+            .map(|&k| ext.positions[k as usize].x)
             .collect();
+        bins.slot_y = members
+            .iter()
+            .map(|&k| ext.positions[k as usize].y)
+            .collect();
+        bins.slot_z = members
+            .iter()
+            .map(|&k| ext.positions[k as usize].z)
+            .collect();
+        bins.slot_key = members
+            .iter()
+            .map(|&k| {
+                let k = k as usize;
+                2 * ext.source[k] as u64 + shift_is_positive(ext.image[k]) as u64
+            })
+            .collect();
+        bins.slot_bin = members.iter().map(|&k| bin_of[k as usize]).collect();
         bins.start = start;
         bins.members = members;
         bins
@@ -272,11 +303,10 @@ impl Bins {
         (a * self.counts[1] + b) * self.counts[2] + c
     }
 
-    /// Calls `f(slot)` for every slot of `members` in the stencil of bins around real
-    /// atom `i`'s bin.
+    /// Calls `f(slots)` for every run of contiguous slots of `members` in the stencil of
+    /// bins around bin `bin`.
     #[inline]
-    fn for_each_candidate(&self, i: usize, mut f: impl FnMut(usize)) {
-        let bin = self.bin_of_real[i] as usize;
+    fn for_each_candidate_run(&self, bin: usize, mut f: impl FnMut(std::ops::Range<usize>)) {
         let [na, nb, nc] = self.counts;
         let (a, b, c) = (bin / (nb * nc), (bin / nc) % nb, bin % nc);
         let r = SUBDIVISION;
@@ -288,9 +318,7 @@ impl Bins {
                 // Bins along the last axis are contiguous in `members`.
                 let first = self.start[lo] as usize;
                 let last = self.start[hi + 1] as usize;
-                for slot in first..last {
-                    f(slot);
-                }
+                f(first..last);
             }
         }
     }
@@ -366,23 +394,84 @@ impl CellList {
     ) {
         let ri = self.ext.positions[i];
         let bins = &self.bins;
-        bins.for_each_candidate(i, |slot| {
-            let source = bins.slot_source[slot] as usize;
-            let keep = match kind {
-                ListKind::Full => true,
-                ListKind::Half => source > i || (source == i && bins.slot_positive[slot]),
-            };
-            let d = bins.slot_position[slot] - ri;
-            let r2 = d.norm_squared();
-            // The atom itself is the only entry at distance zero with source i and a zero
-            // shift; `keep` already rejects it for half lists, `r2 > 0` for full lists.
-            if keep && r2 < cut2 && (r2 > 0.0 || source != i) {
-                f(bins.members[slot] as usize, d, r2);
+        bins.for_each_candidate_run(bins.bin_of_real[i] as usize, |run| {
+            for slot in run {
+                let source = (bins.slot_key[slot] / 2) as usize;
+                let keep = match kind {
+                    ListKind::Full => true,
+                    ListKind::Half => bins.slot_key[slot] > 2 * i as u64,
+                };
+                let d = Vec3::new(
+                    bins.slot_x[slot] - ri.x,
+                    bins.slot_y[slot] - ri.y,
+                    bins.slot_z[slot] - ri.z,
+                );
+                let r2 = d.norm_squared();
+                // The atom itself is the only entry at distance zero with source i and a
+                // zero shift; `keep` already rejects it for half lists, `r2 > 0` for full
+                // lists.
+                if keep && r2 < cut2 && (r2 > 0.0 || source != i) {
+                    f(bins.members[slot] as usize, d, r2);
+                }
             }
         });
     }
 
+    /// Appends to `out` every extended entry within `sqrt(cut2)` of the real atom in
+    /// slot `slot` (see [`CellList::real_slots`]) that `kind` keeps, in slot order; the
+    /// same entries as [`CellList::neighbors_of`].
+    ///
+    /// The loop has no data-dependent branch: every candidate is written past the kept
+    /// ones and the count advances only when it is kept (about a quarter of the
+    /// candidates are), which avoids a mispredicted branch per candidate. The atom's own
+    /// data are read from its slot, next to the previous atom's in bin order.
+    #[inline]
+    pub(crate) fn row_into(&self, slot: usize, kind: ListKind, cut2: f64, out: &mut Vec<u32>) {
+        let bins = &self.bins;
+        let i = bins.members[slot] as usize;
+        let ri = Vec3::new(bins.slot_x[slot], bins.slot_y[slot], bins.slot_z[slot]);
+        let key_i = 2 * i as u64;
+        bins.for_each_candidate_run(bins.slot_bin[slot] as usize, |run| {
+            let len = out.len();
+            out.resize(len + run.len(), 0);
+            let (xs, ys, zs) = (
+                &bins.slot_x[run.clone()],
+                &bins.slot_y[run.clone()],
+                &bins.slot_z[run.clone()],
+            );
+            let keys = &bins.slot_key[run.clone()];
+            let members = &bins.members[run.clone()];
+            let dest = &mut out[len..];
+            let mut kept = 0;
+            for k in 0..members.len() {
+                let (dx, dy, dz) = (xs[k] - ri.x, ys[k] - ri.y, zs[k] - ri.z);
+                let r2 = dx * dx + dy * dy + dz * dz;
+                let keep = match kind {
+                    ListKind::Half => (r2 < cut2) & (keys[k] > key_i),
+                    ListKind::Full => (r2 < cut2) & ((r2 > 0.0) | (keys[k] / 2 != i as u64)),
+                };
+                dest[kept] = members[k];
+                kept += keep as usize;
+            }
+            out.truncate(len + kept);
+        });
+    }
+
+    /// Slots (positions in bin order) of the real atoms, in bin order.
+    pub(crate) fn real_slots(&self) -> Vec<u32> {
+        let n_real = self.ext.n_real as u32;
+        (0..self.bins.members.len() as u32)
+            .filter(|&s| self.bins.members[s as usize] < n_real)
+            .collect()
+    }
+
+    /// The real atom or ghost in slot `slot`.
+    pub(crate) fn slot_member(&self, slot: u32) -> u32 {
+        self.bins.members[slot as usize]
+    }
+
     /// Real atoms in bin order, so consecutive atoms share neighbouring bins.
+    #[allow(dead_code)]
     pub(crate) fn spatial_order(&self) -> Vec<u32> {
         let n_real = self.ext.n_real as u32;
         self.bins

@@ -4,7 +4,7 @@
 //!   fractional coordinates (linear in the number of atoms).
 //! - [`NeighborList`]: a Verlet list with a skin, stored compactly (CSR over real atoms and
 //!   their periodic "ghost" images, as LAMMPS does). It decides by itself when to rebuild
-//!   (an atom moved more than half the skin, or the box changed) and grows its storage as
+//!   (two atoms together moved more than the skin, or the box changed) and grows its storage as
 //!   needed: there is no capacity to overflow.
 //! - [`brute_force_pairs`]: the O(N²) reference the other two are tested against.
 //!

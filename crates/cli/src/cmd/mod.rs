@@ -3,3 +3,5 @@
 pub mod cell;
 pub mod estimate;
 pub mod fes;
+pub mod lj;
+pub mod umbrella;

@@ -1,0 +1,89 @@
+//! `thermograd umbrella` end to end on a small version of the shipped example config.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("thermograd-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn umbrella_writes_series_mean_forces_and_mbar_input() {
+    let dir = scratch("umbrella");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/configs/umbrella_dimer.toml"
+    );
+    let text = std::fs::read_to_string(example).unwrap();
+    let small = text
+        .replace("production_steps = 100000", "production_steps = 4000")
+        .replace("count = [15]", "count = [4]")
+        // Neighbouring stiff windows must overlap for MBAR.
+        .replace("upper = [2.4]", "upper = [1.25]");
+    let config = dir.join("dimer.toml");
+    std::fs::write(&config, small).unwrap();
+    let out = dir.join("out");
+    let run = Command::new(env!("CARGO_BIN_EXE_thermograd"))
+        .args(["umbrella", "--quiet", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let csv = std::fs::read_to_string(out.join("mean_forces.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("x1,g1,v1"));
+    assert_eq!(lines.count(), 4);
+    // 4000 steps at stride 10: 400 samples per window.
+    let series = std::fs::read_to_string(out.join("window_002.dat")).unwrap();
+    assert_eq!(series.lines().filter(|l| !l.starts_with('#')).count(), 400);
+    let u_kn = std::fs::read_to_string(out.join("u_kn.txt")).unwrap();
+    let rows: Vec<&str> = u_kn.lines().collect();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0].split_whitespace().count(), 1600);
+    // The MBAR input is accepted by `thermograd estimate mbar`.
+    let mbar = Command::new(env!("CARGO_BIN_EXE_thermograd"))
+        .args(["estimate", "mbar", "--json", "--u-kn"])
+        .arg(out.join("u_kn.txt"))
+        .arg("--n-k")
+        .arg(out.join("n_k.txt"))
+        .output()
+        .unwrap();
+    assert!(
+        mbar.status.success(),
+        "{}",
+        String::from_utf8_lossy(&mbar.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_cv_that_does_not_match_the_windows_is_an_error() {
+    let dir = scratch("umbrella-bad");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/configs/umbrella_dimer.toml"
+    );
+    let text = std::fs::read_to_string(example).unwrap();
+    let bad = text.replace("kind = \"distance\"", "kind = \"distance_components\"");
+    let config = dir.join("bad.toml");
+    std::fs::write(&config, bad).unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_thermograd"))
+        .args(["umbrella", "--quiet", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("components"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

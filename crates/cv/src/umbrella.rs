@@ -1,0 +1,224 @@
+//! Umbrella sampling: one Langevin run per window, windows in parallel, CV time series
+//! kept for both mean-force estimation and MBAR.
+
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use thermograd_md::{
+    ForceField, Langevin, PotentialSum, RunConfig, Simulation, State, ThermostatConfig,
+};
+
+use crate::bias::{Bias, BiasEnergy, Harmonic};
+use crate::cv::{periodic_difference, CollectiveVariable, CvValue};
+use crate::error::{CvError, Result};
+use crate::mean_force::{umbrella_integration, MeanForceTable, WindowSamples};
+
+/// What to run in every window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UmbrellaConfig {
+    /// Restraint center of each window (CV units, one entry per component).
+    pub centers: Vec<Vec<f64>>,
+    /// Force constant per component (energy / CV unit²), the same in every window.
+    pub kappa: Vec<f64>,
+    /// Langevin time step, kT and friction time; window `k` uses seed
+    /// `seed + k` (each window has its own stream).
+    pub thermostat: ThermostatConfig,
+    /// Equilibration, production and sampling stride of each window (`progress` is
+    /// ignored per window; one bar counts finished windows).
+    pub run: RunConfig,
+    /// Neighbor-list skin (length units).
+    pub skin: f64,
+    /// Show a progress bar over windows.
+    pub progress: bool,
+}
+
+/// Window centers on a regular grid: `lower..=upper` with `counts` points per component
+/// (1-D or more); components vary slowest first.
+pub fn grid_centers(lower: &[f64], upper: &[f64], counts: &[usize]) -> Result<Vec<Vec<f64>>> {
+    if lower.len() != upper.len() || lower.len() != counts.len() || lower.is_empty() {
+        return Err(CvError::InvalidDefinition {
+            reason: "grid bounds and counts must have one entry per CV component".into(),
+        });
+    }
+    if counts.contains(&0) {
+        return Err(CvError::InvalidDefinition {
+            reason: "every grid component needs at least one window".into(),
+        });
+    }
+    let axes: Vec<Vec<f64>> = lower
+        .iter()
+        .zip(upper)
+        .zip(counts)
+        .map(|((&lo, &hi), &n)| {
+            if n == 1 {
+                vec![lo]
+            } else {
+                (0..n)
+                    .map(|i| lo + (hi - lo) * i as f64 / (n - 1) as f64)
+                    .collect()
+            }
+        })
+        .collect();
+    let mut centers = vec![Vec::new()];
+    for axis in &axes {
+        centers = centers
+            .into_iter()
+            .flat_map(|prefix| {
+                axis.iter().map(move |&x| {
+                    let mut p = prefix.clone();
+                    p.push(x);
+                    p
+                })
+            })
+            .collect();
+    }
+    Ok(centers)
+}
+
+/// The sampled windows of an umbrella run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UmbrellaRun {
+    /// Each window's restraint and CV series.
+    pub windows: Vec<WindowSamples>,
+    /// kT of the runs (energy units).
+    pub kt: f64,
+}
+
+impl UmbrellaRun {
+    /// Mean forces by umbrella integration at each window mean.
+    pub fn mean_forces(&self) -> Result<MeanForceTable> {
+        umbrella_integration(&self.windows)
+    }
+
+    /// Reduced bias energies for MBAR: `u_kn[k][n] = w_k(ξ_n)/kT` for every sample `n`
+    /// of every window (samples ordered by window), and the samples per window. The
+    /// unbiased potential is common to all states and cancels.
+    pub fn reduced_bias_energies(&self) -> (Vec<Vec<f64>>, Vec<usize>) {
+        let n_k: Vec<usize> = self.windows.iter().map(|w| w.series[0].len()).collect();
+        let u_kn = self
+            .windows
+            .iter()
+            .map(|k| {
+                self.windows
+                    .iter()
+                    .flat_map(|w| (0..w.series[0].len()).map(move |t| (w, t)))
+                    .map(|(w, t)| {
+                        let mut u = 0.0;
+                        for c in 0..k.center.len() {
+                            let d = periodic_difference(w.series[c][t], k.center[c], k.periods[c]);
+                            u += 0.5 * k.kappa[c] * d * d;
+                        }
+                        u / self.kt
+                    })
+                    .collect()
+            })
+            .collect();
+        (u_kn, n_k)
+    }
+}
+
+/// Runs every window of `config`. `system(k)` returns the starting state and the
+/// unbiased potential for window `k` (a state already near the window's center
+/// shortens equilibration); the harmonic bias on `cv` is added to it. Windows run in
+/// parallel on rayon's pool; each is reproducible from its seed.
+pub fn run_umbrella(
+    config: &UmbrellaConfig,
+    cv: Arc<dyn CollectiveVariable>,
+    system: &(dyn Fn(usize) -> thermograd_md::Result<(State, PotentialSum)> + Sync),
+) -> Result<UmbrellaRun> {
+    if config.centers.is_empty() {
+        return Err(CvError::InvalidDefinition {
+            reason: "umbrella sampling needs at least one window".into(),
+        });
+    }
+    let periods: Vec<Option<f64>> = (0..cv.dim()).map(|c| cv.period(c)).collect();
+    let biases = config
+        .centers
+        .iter()
+        .map(|center| {
+            let energy: Arc<dyn BiasEnergy> =
+                Arc::new(Harmonic::new(center.clone(), config.kappa.clone())?);
+            Bias::new(cv.clone(), energy)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let bar = if config.progress {
+        let bar = ProgressBar::new(config.centers.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "umbrella windows {bar:30} {pos}/{len} [{elapsed} < {eta}]",
+            )
+            .expect("valid template"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let windows = biases
+        .into_par_iter()
+        .enumerate()
+        .map(|(k, bias)| {
+            let window = run_window(config, &cv, k, bias, system, &periods);
+            bar.inc(1);
+            window
+        })
+        .collect::<Result<Vec<_>>>()?;
+    bar.finish_and_clear();
+    Ok(UmbrellaRun {
+        windows,
+        kt: config.thermostat.kt,
+    })
+}
+
+fn run_window(
+    config: &UmbrellaConfig,
+    cv: &Arc<dyn CollectiveVariable>,
+    k: usize,
+    bias: Bias,
+    system: &(dyn Fn(usize) -> thermograd_md::Result<(State, PotentialSum)> + Sync),
+    periods: &[Option<f64>],
+) -> Result<WindowSamples> {
+    let md = |source| CvError::Simulation { window: k, source };
+    let (state, mut potential) = system(k).map_err(md)?;
+    potential.push(Box::new(bias));
+    let forcefield = ForceField::new(potential, config.skin).map_err(md)?;
+    let thermostat = ThermostatConfig {
+        seed: config.thermostat.seed.wrapping_add(k as u64),
+        ..config.thermostat
+    };
+    let integrator = Langevin::new(thermostat).map_err(md)?;
+    let mut sim = Simulation::new(state, forcefield, Box::new(integrator)).map_err(md)?;
+    let dim = cv.dim();
+    let mut series = vec![Vec::new(); dim];
+    let mut value = CvValue::default();
+    let mut cv_error = None;
+    let run = RunConfig {
+        progress: false,
+        ..config.run
+    };
+    sim.run_protocol(&run, &mut |s: &Simulation| {
+        let state = s.state();
+        match cv.evaluate(&state.positions, &state.simbox, &mut value) {
+            Ok(()) => {
+                for (c, x) in value.values.iter().enumerate() {
+                    series[c].push(*x);
+                }
+            }
+            Err(e) => {
+                cv_error.get_or_insert(e);
+            }
+        }
+        Ok(())
+    })
+    .map_err(md)?;
+    if let Some(e) = cv_error {
+        return Err(e);
+    }
+    Ok(WindowSamples {
+        center: config.centers[k].clone(),
+        kappa: config.kappa.clone(),
+        periods: periods.to_vec(),
+        series,
+    })
+}

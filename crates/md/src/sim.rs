@@ -1,0 +1,303 @@
+//! The simulation runner: a state, a force field and an integrator, stepped with
+//! equilibration, production, sampling stride, observers, progress bar and checkpoints.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use thermograd_geometry::{Mat3, Vec3};
+
+use crate::integrators::dof_for;
+use crate::state::{pressure, temperature, BoxRecord};
+use crate::{Evaluation, ForceField, Integrator, MdError, Result, State};
+
+/// A running simulation.
+#[derive(Debug)]
+pub struct Simulation {
+    state: State,
+    forcefield: ForceField,
+    integrator: Box<dyn Integrator>,
+    eval: Evaluation,
+}
+
+/// Instantaneous observables of one step.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Step number.
+    pub step: u64,
+    /// Time (time units).
+    pub time: f64,
+    /// Potential energy (energy units).
+    pub potential_energy: f64,
+    /// Kinetic energy (energy units).
+    pub kinetic_energy: f64,
+    /// `kT = 2K/N_f` with the integrator's degrees of freedom (energy units).
+    pub temperature: f64,
+    /// Scalar pressure (energy/volume), periodic boxes only.
+    pub pressure: Option<f64>,
+    /// Volume, periodic boxes only.
+    pub volume: Option<f64>,
+    /// `K + U +` the thermostat's reservoir energy: conserved by NVE, Nosé–Hoover and
+    /// CSVR up to integration error.
+    pub conserved_energy: f64,
+}
+
+/// How long to run and how often to sample.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Steps run before sampling starts (observers are not called).
+    pub equilibration_steps: u64,
+    /// Steps of production.
+    pub production_steps: u64,
+    /// Observers are called every `stride` production steps (≥ 1).
+    pub stride: u64,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// Called on sampled steps of a production run. Closures `FnMut(&Simulation) ->
+/// Result<()>` are observers.
+pub trait Observer {
+    /// Looks at the simulation after a sampled step.
+    fn observe(&mut self, sim: &Simulation) -> Result<()>;
+}
+
+impl<F: FnMut(&Simulation) -> Result<()>> Observer for F {
+    fn observe(&mut self, sim: &Simulation) -> Result<()> {
+        self(sim)
+    }
+}
+
+/// Collects a [`Sample`] on every sampled step.
+#[derive(Clone, Debug, Default)]
+pub struct SampleRecorder {
+    /// The samples, in order.
+    pub samples: Vec<Sample>,
+}
+
+impl Observer for SampleRecorder {
+    fn observe(&mut self, sim: &Simulation) -> Result<()> {
+        self.samples.push(sim.sample());
+        Ok(())
+    }
+}
+
+/// On-disk form of a checkpoint.
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    magic: [u8; 8],
+    version: u32,
+    integrator: String,
+    state: State,
+    integrator_state: Vec<u8>,
+    last_build: Option<(Vec<Vec3>, BoxRecord)>,
+}
+
+const MAGIC: [u8; 8] = *b"TGMDCKPT";
+const VERSION: u32 = 1;
+
+impl Simulation {
+    /// Validates the state and evaluates the initial forces.
+    pub fn new(
+        state: State,
+        mut forcefield: ForceField,
+        integrator: Box<dyn Integrator>,
+    ) -> Result<Self> {
+        state.validate()?;
+        let mut eval = Evaluation::zeros(state.n_atoms());
+        forcefield.evaluate(&state, &mut eval)?;
+        Ok(Simulation {
+            state,
+            forcefield,
+            integrator,
+            eval,
+        })
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Energy, forces and virial of the current state.
+    pub fn evaluation(&self) -> &Evaluation {
+        &self.eval
+    }
+
+    /// The force field.
+    pub fn forcefield(&self) -> &ForceField {
+        &self.forcefield
+    }
+
+    /// The integrator.
+    pub fn integrator(&self) -> &dyn Integrator {
+        self.integrator.as_ref()
+    }
+
+    /// Degrees of freedom used for the temperature.
+    pub fn degrees_of_freedom(&self) -> usize {
+        dof_for(&self.state, self.integrator.as_ref())
+    }
+
+    /// One step.
+    pub fn step(&mut self) -> Result<()> {
+        self.integrator
+            .step(&mut self.state, &mut self.forcefield, &mut self.eval)
+    }
+
+    /// `steps` steps.
+    pub fn run(&mut self, steps: u64) -> Result<()> {
+        for _ in 0..steps {
+            self.step()?;
+        }
+        Ok(())
+    }
+
+    /// Observables of the current step.
+    pub fn sample(&self) -> Sample {
+        let kinetic_energy = self.state.kinetic_energy();
+        let volume = self.state.simbox.volume();
+        Sample {
+            step: self.state.step,
+            time: self.state.time,
+            potential_energy: self.eval.energy,
+            kinetic_energy,
+            temperature: temperature(kinetic_energy, self.degrees_of_freedom()),
+            pressure: volume.map(|v| pressure(&self.state.kinetic_tensor(), &self.eval.virial, v)),
+            volume,
+            conserved_energy: kinetic_energy
+                + self.eval.energy
+                + self.integrator.reservoir_energy(),
+        }
+    }
+
+    /// Pressure tensor `(Σ m v⊗v + W)/V` (energy/volume), periodic boxes only.
+    pub fn pressure_tensor(&self) -> Option<Mat3> {
+        let v = self.state.simbox.volume()?;
+        Some(crate::state::pressure_tensor(
+            &self.state.kinetic_tensor(),
+            &self.eval.virial,
+            v,
+        ))
+    }
+
+    /// Equilibration, then production calling `observer` every `stride` steps (counted
+    /// from the start of production), with an optional progress bar.
+    pub fn run_protocol(&mut self, config: &RunConfig, observer: &mut dyn Observer) -> Result<()> {
+        if config.stride == 0 {
+            return Err(MdError::InvalidParameter {
+                name: "stride",
+                value: 0.0,
+                reason: "must be at least 1",
+            });
+        }
+        let total = config.equilibration_steps + config.production_steps;
+        let bar = if config.progress {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}")
+                    .expect("valid template"),
+            );
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        let tick = (total / 200).max(1);
+        for k in 0..total {
+            self.step()?;
+            if k >= config.equilibration_steps {
+                let p = k + 1 - config.equilibration_steps;
+                if p % config.stride == 0 {
+                    observer.observe(self)?;
+                }
+            }
+            if (k + 1) % tick == 0 {
+                bar.set_position(k + 1);
+            }
+        }
+        bar.finish_and_clear();
+        Ok(())
+    }
+
+    /// Writes a checkpoint atomically: to `path` + `.tmp`, flushed and synced, then
+    /// renamed over `path`.
+    pub fn save_checkpoint(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let checkpoint = Checkpoint {
+            magic: MAGIC,
+            version: VERSION,
+            integrator: self.integrator.name().to_string(),
+            state: self.state.clone(),
+            integrator_state: self.integrator.save_state(),
+            last_build: self
+                .forcefield
+                .last_build()
+                .map(|(x, b)| (x.clone(), BoxRecord::from(b))),
+        };
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let io = |source| MdError::Io {
+            path: tmp.clone(),
+            source,
+        };
+        let file = File::create(&tmp).map_err(io)?;
+        let mut writer = BufWriter::new(file);
+        bincode::serialize_into(&mut writer, &checkpoint).map_err(|e| MdError::Io {
+            path: tmp.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        writer.flush().map_err(io)?;
+        writer.get_ref().sync_all().map_err(io)?;
+        drop(writer);
+        fs::rename(&tmp, path).map_err(|source| MdError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Restores state, integrator state and neighbor list from a checkpoint written by
+    /// [`Simulation::save_checkpoint`] for the same kind of integrator and force field.
+    /// With the same thread count, continuing reproduces the uninterrupted run bit for
+    /// bit.
+    pub fn load_checkpoint(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = fs::read(path).map_err(|source| MdError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let corrupt = |reason: String| MdError::CorruptCheckpoint {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if bytes.len() < 8 || bytes[..8] != MAGIC {
+            return Err(corrupt("not a thermograd MD checkpoint".into()));
+        }
+        let c: Checkpoint = bincode::deserialize(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        if c.version != VERSION {
+            return Err(corrupt(format!(
+                "version {} (expected {VERSION})",
+                c.version
+            )));
+        }
+        if c.integrator != self.integrator.name() {
+            return Err(corrupt(format!(
+                "written by integrator `{}`, resuming with `{}`",
+                c.integrator,
+                self.integrator.name()
+            )));
+        }
+        c.state.validate().map_err(|e| corrupt(e.to_string()))?;
+        self.integrator
+            .load_state(&c.integrator_state)
+            .map_err(|e| corrupt(e.to_string()))?;
+        if let Some((positions, simbox)) = &c.last_build {
+            let simbox = simbox.to_box().map_err(|e| corrupt(e.to_string()))?;
+            self.forcefield.restore_build(positions, &simbox)?;
+        }
+        self.state = c.state;
+        self.forcefield.evaluate(&self.state, &mut self.eval)
+    }
+}
