@@ -140,9 +140,11 @@ fn pair_sum_impl<P: PairPotential + ?Sized>(
             (true, true) => pair_rows::<true>(atoms, forces, neighbors, pos, cut2, |i, j, r2| {
                 pot.energy_and_force(species[i], species[sources[j] as usize], r2)
             }),
-            (false, false) => pair_rows::<false>(atoms, forces, neighbors, pos, cut2, |_, _, r2| {
-                pot.energy_and_force(0, 0, r2)
-            }),
+            (false, false) => {
+                pair_rows::<false>(atoms, forces, neighbors, pos, cut2, |_, _, r2| {
+                    pot.energy_and_force(0, 0, r2)
+                })
+            }
             (false, true) => pair_rows::<true>(atoms, forces, neighbors, pos, cut2, |_, _, r2| {
                 pot.energy_and_force(0, 0, r2)
             }),
