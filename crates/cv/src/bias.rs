@@ -2,7 +2,8 @@
 //!
 //! A [`Bias`] couples a [`CollectiveVariable`] with a [`BiasEnergy`] `U(ξ)` and is a
 //! [`thermograd_md::Potential`]: forces `f_i = −Σ_c (∂U/∂ξ_c) ∂ξ_c/∂r_i` and virial
-//! `W = −Σ_c (∂U/∂ξ_c) S_c` from the CV's strain derivative `S_c`, so biases are correct
+//! `W = −Σ_c (∂U/∂ξ_c) S_cᵀ` (md's `W = Σ r ⊗ f` convention) from the CV's strain
+//! derivative `S_c`, so biases are correct
 //! under periodic boundaries and barostats.
 
 use std::fmt::Debug;
@@ -412,7 +413,7 @@ impl Bias {
             for (k, &atom) in value.atoms.iter().enumerate() {
                 out.forces[atom] -= value.gradient(c, k) * du;
             }
-            out.virial -= value.strain[c] * du;
+            out.virial -= value.strain[c].transpose() * du;
         }
         Ok(())
     }

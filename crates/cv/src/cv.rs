@@ -13,7 +13,7 @@ use crate::error::{CvError, Result};
 /// minimum-image displacements as the value, i.e. the derivative of ξ_c under a
 /// homogeneous deformation `r → (I + ε) r` of positions and box: `dξ_c = Σ_ab
 /// strain[c][(a, b)] ε_ab`. A bias `U(ξ)` then contributes the virial
-/// `W = −Σ_c (∂U/∂ξ_c) strain[c]`, correct under periodic boundaries.
+/// `W = −Σ_c (∂U/∂ξ_c) strain[c]ᵀ` (`W = Σ r ⊗ f`), correct under periodic boundaries.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CvValue {
     /// CV values, one per component (units of the CV).

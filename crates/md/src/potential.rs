@@ -33,9 +33,11 @@ pub struct Configuration<'a> {
 ///
 /// - `energy` (energy units).
 /// - `forces[i] = −∂E/∂r_i` (energy / length units).
-/// - `virial` is the tensor `W = Σ_{pairs} r_ij ⊗ f_ij` with `r_ij = r_i − r_j` and
-///   `f_ij` the force on `i` due to `j` (energy units); for a general potential,
-///   `W = −(∂E/∂ε)` under the homogeneous deformation `r → (1 + ε) r`, `h → (1 + ε) h`.
+/// - `virial` is the tensor `W = Σ_i r_i ⊗ f_i` (`W_ab = Σ r_a f_b`); for pair terms
+///   `W = Σ_{pairs} r_ij ⊗ f_ij` with `r_ij = r_i − r_j` and `f_ij` the force on `i` due to
+///   `j`. In general `W_ab = −∂E/∂ε_ba` under the homogeneous deformation
+///   `r → (1 + ε) r`, `h → (1 + ε) h` (the transpose matters only for terms that exert a
+///   net torque, such as restraints to fixed points).
 ///   It is positive for repulsion, and the pressure tensor is
 ///   `P = (Σ_i m_i v_i ⊗ v_i + W) / V`.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -119,6 +119,11 @@ impl Extended {
                 count: ext.positions.len(),
             });
         }
+        // Recompute every entry exactly as `refresh` will on later steps, so positions
+        // (and hence forces) do not depend on whether a list was just built or carried
+        // over: `(x + t) + L` and `x + (t + L)` differ in the last bit, which would break
+        // bit-for-bit checkpoint restarts.
+        ext.refresh(positions);
         Ok(ext)
     }
 

@@ -31,7 +31,7 @@ pub fn evaluate(potential: impl Potential + 'static, state: &State) -> Evaluatio
 }
 
 /// Checks forces and the full virial tensor against central finite differences of the
-/// energy: `f = −∂E/∂r` and `W_ab = −∂E/∂ε_ab` under `r → (1 + ε) r`, `h → (1 + ε) h`.
+/// energy: `f = −∂E/∂r` and `W_ba = −∂E/∂ε_ab` under `r → (1 + ε) r`, `h → (1 + ε) h`.
 pub fn check_gradients(ff: &mut ForceField, state: &State, tol: f64) {
     let mut out = Evaluation::zeros(state.n_atoms());
     ff.evaluate(state, &mut out).unwrap();
@@ -71,9 +71,9 @@ pub fn check_gradients(ff: &mut ForceField, state: &State, tol: f64) {
                 }
                 let fd = -(e[0] - e[1]) / (2.0 * h);
                 assert!(
-                    (fd - out.virial[(a, b)]).abs() < tol * wscale,
-                    "virial {a}{b}: analytic {} vs FD {fd}",
-                    out.virial[(a, b)]
+                    (fd - out.virial[(b, a)]).abs() < tol * wscale,
+                    "virial {b}{a}: analytic {} vs FD {fd}",
+                    out.virial[(b, a)]
                 );
             }
         }
