@@ -14,6 +14,16 @@
 //!   [`StochasticCellRescaling`] barostat (NPT) around a thermostat.
 //! - [`Simulation`]: the runner (equilibration, production with a stride, observers,
 //!   progress bar, atomic checkpoints that resume bit for bit).
+//! - More pair potentials on the same loop: [`Morse`], [`SoftSphere`], [`Wca`] and
+//!   [`TabulatedPair`] (natural [`CubicSpline`]s); electrostatics by [`Ewald`]
+//!   summation (triclinic boxes, error-controlled parameters) and the
+//!   [`DampedShiftedForce`] form; the bonded prior [`BondedPrior`] on a [`Topology`]
+//!   (harmonic bonds and angles, cosine-series dihedrals) and [`HarmonicRestraints`].
+//! - [`Fire`]: energy minimisation (Bitzek et al. 2006).
+//! - Observables: [`Rdf`] (species-resolved), [`Adf`], [`Msd`] with
+//!   [`diffusion_coefficient`], [`heat_capacity`]; they are [`Observer`]s, combined by
+//!   [`Observers`].
+//! - [`ExtxyzWriter`] and [`read_extxyz`]: ASE-compatible extended XYZ trajectories.
 //! - [`stats`]: mean and standard error of correlated series (statistical inefficiency).
 //!
 //! Units are the caller's, as long as they are coherent; temperatures enter as `kT`
@@ -39,24 +49,44 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bonded;
+mod coulomb;
 mod error;
+mod extxyz;
+mod fire;
 mod forcefield;
 mod integrators;
 mod lj;
+mod observables;
 mod pair;
+mod pairs;
 mod potential;
 mod sim;
 mod state;
 pub mod stats;
 
+pub use bonded::{
+    Angle, Bond, BondedPrior, CosineTerm, Dihedral, HarmonicRestraints, Restraint, Topology,
+};
+pub use coulomb::{erfc, DampedShiftedForce, DsfConfig, Ewald, EwaldConfig};
 pub use error::{MdError, Result};
+pub use extxyz::{parse_extxyz, read_extxyz, ExtxyzWriter, Frame, SpeciesTable};
+pub use fire::{Fire, FireConfig, Minimization};
 pub use forcefield::ForceField;
 pub use integrators::{
     deform, dof_for, BarostatConfig, Brownian, Csvr, Integrator, Langevin, NoseHooverChain,
     StochasticCellRescaling, ThermostatConfig, VelocityVerlet,
 };
 pub use lj::{LennardJones, LennardJonesConfig, LjPairParams, LjParams, Mixing, Truncation};
+pub use observables::{
+    diffusion_coefficient, heat_capacity, Adf, AdfConfig, AdfCurve, DiffusionFit, HeatCapacity,
+    Msd, MsdCurve, Observers, Rdf, RdfConfig, RdfCurve,
+};
 pub use pair::{pair_sum, PairPotential};
+pub use pairs::{
+    CubicSpline, Morse, MorseConfig, MorseParams, PairTableData, SoftSphere, SoftSphereConfig,
+    SoftSphereParams, SpeciesPair, TabulatedPair, TabulatedPairConfig, Wca, WcaConfig,
+};
 pub use potential::{Configuration, Evaluation, Potential, PotentialSum};
 pub use sim::{Observer, RunConfig, Sample, SampleRecorder, Simulation};
 pub use state::{degrees_of_freedom, fcc_lattice, pressure, pressure_tensor, temperature, State};
