@@ -10,6 +10,7 @@
 //! | [`estimators`] | `thermograd-estimators` | ESS, EXP, BAR, MBAR, time-series analysis |
 //! | [`md`] | `thermograd-md` | potentials, integrators, thermostats, barostat, checkpoints |
 //! | [`gpr`] | `thermograd-gpr` | Gaussian-process free energies from gradient data |
+//! | [`nn`] | `thermograd-nn` | neural-network potentials and CV surrogates on dfdx |
 //!
 //! ```
 //! use thermograd::geometry::{SimBox, Vec3};
@@ -28,4 +29,5 @@ pub use thermograd_estimators as estimators;
 pub use thermograd_geometry as geometry;
 pub use thermograd_gpr as gpr;
 pub use thermograd_md as md;
+pub use thermograd_nn as nn;
 pub use thermograd_neighbors as neighbors;

@@ -1,0 +1,257 @@
+//! Parameter files: a header (magic, format version, architecture, precision,
+//! normalization) and the flat parameter vector, bincode-encoded with a checksum.
+//!
+//! Layout (all integers little-endian):
+//!
+//! | bytes | content |
+//! |---|---|
+//! | 8 | magic `TGRDNN\r\n` |
+//! | 4 | format version (`u32`) |
+//! | 8 + h | header length (`u64`) and bincode [`FileHeader`] |
+//! | 8 + p | payload length (`u64`) and bincode `Vec<f64>` of parameters |
+//! | 8 | FNV-1a 64 checksum of the header and payload bytes |
+//!
+//! A file that is truncated, corrupted, of another format version, of another kind of
+//! model or architecture, or of another precision is an error, never a panic.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{NnError, Result};
+
+/// First bytes of every thermograd model file (the `\r\n` catches text-mode mangling).
+pub const MAGIC: &[u8; 8] = b"TGRDNN\r\n";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Floating-point precision of stored parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Dtype {
+    /// 64-bit IEEE 754.
+    F64,
+    /// 32-bit IEEE 754.
+    F32,
+}
+
+impl std::fmt::Display for Dtype {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Dtype::F64 => "f64",
+            Dtype::F32 => "f32",
+        })
+    }
+}
+
+/// The self-description at the start of a model file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileHeader {
+    /// Which model (`"mlp"`, `"behler_parrinello"`, `"cv_surrogate"`, `"committee"`).
+    pub kind: String,
+    /// The architecture, serialized by the model (bincode of its config).
+    pub architecture: Vec<u8>,
+    /// A human-readable summary of the architecture, for error messages.
+    pub summary: String,
+    /// Precision of the parameters.
+    pub dtype: Dtype,
+    /// Normalizations of the model's networks (bincode), in model order.
+    pub normalization: Vec<u8>,
+    /// Number of parameters in the payload.
+    pub n_parameters: u64,
+}
+
+fn fnv1a(chunks: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for chunk in chunks {
+        for &b in *chunk {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+fn corrupt(reason: impl Into<String>) -> NnError {
+    NnError::CorruptFile {
+        reason: reason.into(),
+    }
+}
+
+pub(crate) fn encode_bincode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    bincode::serialize(value).map_err(|e| corrupt(format!("cannot encode: {e}")))
+}
+
+pub(crate) fn decode_bincode<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T> {
+    bincode::deserialize(bytes).map_err(|e| corrupt(format!("cannot decode the {what}: {e}")))
+}
+
+/// Encodes a model file in memory.
+pub fn encode(header: &FileHeader, parameters: &[f64]) -> Result<Vec<u8>> {
+    let h = encode_bincode(header)?;
+    let p = encode_bincode(&parameters)?;
+    let mut out = Vec::with_capacity(8 + 4 + 16 + h.len() + p.len() + 8);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(h.len() as u64).to_le_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&(p.len() as u64).to_le_bytes());
+    out.extend_from_slice(&p);
+    out.extend_from_slice(&fnv1a(&[&h, &p]).to_le_bytes());
+    Ok(out)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| corrupt(format!("truncated in the {what}")))?;
+        let s = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+
+    fn u64(&mut self, what: &str) -> Result<u64> {
+        Ok(u64::from_le_bytes(
+            self.take(8, what)?.try_into().expect("8 bytes"),
+        ))
+    }
+}
+
+/// Decodes a model file from memory, checking magic, version, lengths and checksum.
+pub fn decode(bytes: &[u8]) -> Result<(FileHeader, Vec<f64>)> {
+    let mut r = Reader { bytes, at: 0 };
+    if r.take(8, "magic").ok() != Some(&MAGIC[..]) {
+        return Err(corrupt("not a thermograd model file (bad magic)"));
+    }
+    let version = u32::from_le_bytes(r.take(4, "version")?.try_into().expect("4 bytes"));
+    if version != FORMAT_VERSION {
+        return Err(NnError::UnsupportedVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let hl = r.u64("header length")?;
+    let h = r.take(
+        usize::try_from(hl).map_err(|_| corrupt("header too long"))?,
+        "header",
+    )?;
+    let pl = r.u64("payload length")?;
+    let p = r.take(
+        usize::try_from(pl).map_err(|_| corrupt("payload too long"))?,
+        "parameters",
+    )?;
+    let sum = r.u64("checksum")?;
+    if r.at != bytes.len() {
+        return Err(corrupt(format!(
+            "{} trailing bytes after the checksum",
+            bytes.len() - r.at
+        )));
+    }
+    if sum != fnv1a(&[h, p]) {
+        return Err(corrupt("checksum mismatch"));
+    }
+    let header: FileHeader = decode_bincode(h, "header")?;
+    let parameters: Vec<f64> = decode_bincode(p, "parameters")?;
+    if parameters.len() as u64 != header.n_parameters {
+        return Err(corrupt(format!(
+            "header announces {} parameters, payload holds {}",
+            header.n_parameters,
+            parameters.len()
+        )));
+    }
+    if !parameters.iter().all(|v| v.is_finite()) {
+        return Err(corrupt("non-finite parameter"));
+    }
+    Ok((header, parameters))
+}
+
+/// Writes a model file atomically (temporary file in the same directory, then rename).
+pub fn write(path: &Path, header: &FileHeader, parameters: &[f64]) -> Result<()> {
+    let bytes = encode(header, parameters)?;
+    let io = |source| NnError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(&bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Reads and decodes a model file.
+pub fn read(path: &Path) -> Result<(FileHeader, Vec<f64>)> {
+    let bytes = std::fs::read(path).map_err(|source| NnError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decode(&bytes)
+}
+
+/// Checks kind and precision of a decoded header.
+pub(crate) fn expect_kind(header: &FileHeader, kind: &str) -> Result<()> {
+    if header.dtype != Dtype::F64 {
+        return Err(NnError::WrongDtype {
+            expected: Dtype::F64.to_string(),
+            found: header.dtype.to_string(),
+        });
+    }
+    if header.kind != kind {
+        return Err(NnError::WrongArchitecture {
+            expected: kind.to_string(),
+            found: format!("{} ({})", header.kind, header.summary),
+        });
+    }
+    Ok(())
+}
+
+/// A model that can be stored in a parameter file.
+///
+/// Implemented by [`crate::Mlp`], [`crate::BehlerParrinello`] and
+/// [`crate::CvSurrogate`]; an implementation encodes its architecture and normalization
+/// into a [`FileHeader`] and its parameters with [`encode`], and checks them back with
+/// [`decode`]. Round trips are bit for bit:
+///
+/// ```
+/// use thermograd_nn::{Activation, Mlp, MlpConfig, ModelFile, NnError};
+///
+/// let mlp = MlpConfig { inputs: 3, hidden: vec![4], outputs: 1, activation: Activation::Tanh }
+///     .build(1)?;
+/// let bytes = mlp.to_bytes()?;
+/// assert_eq!(Mlp::from_bytes(&bytes)?, mlp);
+/// assert!(matches!(Mlp::from_bytes(&bytes[..20]), Err(NnError::CorruptFile { .. })));
+/// # Ok::<(), NnError>(())
+/// ```
+pub trait ModelFile: Sized {
+    /// Encodes the model (header and parameters) in memory.
+    fn to_bytes(&self) -> Result<Vec<u8>>;
+    /// Decodes a model; wrong kind, architecture, precision or a damaged file is an
+    /// error.
+    fn from_bytes(bytes: &[u8]) -> Result<Self>;
+    /// Writes the model to `path` atomically.
+    fn save(&self, path: &Path) -> Result<()> {
+        let bytes = self.to_bytes()?;
+        let (header, parameters) = decode(&bytes)?;
+        write(path, &header, &parameters)
+    }
+    /// Reads a model from `path`.
+    fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| NnError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(&bytes)
+    }
+}

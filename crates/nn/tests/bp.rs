@@ -1,0 +1,443 @@
+//! Behler–Parrinello potential: forces, virial and force-matching gradient against
+//! finite differences, invariances, batching, MD energy conservation, files.
+#![allow(clippy::needless_range_loop)] // index loops mirror the formulas
+
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use thermograd_geometry::{scale_positions, Mat3, SimBox, Vec3};
+use thermograd_md::{
+    Configuration, Evaluation, ForceField, LennardJonesConfig, Potential, PotentialSum, Simulation,
+    State, Truncation, VelocityVerlet,
+};
+use thermograd_neighbors::{ListKind, NeighborList, NeighborListConfig};
+use thermograd_nn::{
+    Activation, AngularKind, BehlerParrinello, BehlerParrinelloConfig, Frame, LabeledFrame,
+    LossWeights, ModelFile, NnError, SymmetryFunctions, Trainable,
+};
+
+fn model(kind: AngularKind, seed: u64) -> BehlerParrinello {
+    BehlerParrinelloConfig {
+        descriptors: SymmetryFunctions::standard(3.0, 2, 4, kind),
+        hidden: vec![8, 6],
+        activation: Activation::Tanh,
+    }
+    .build(seed)
+    .unwrap()
+}
+
+/// Random positions with a minimum separation (minimum image in `simbox`).
+fn random_frame(n: usize, simbox: &SimBox, extent: f64, seed: u64) -> Frame {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut positions: Vec<Vec3> = Vec::new();
+    while positions.len() < n {
+        let r = Vec3::new(
+            rng.gen_range(0.0..extent),
+            rng.gen_range(0.0..extent),
+            rng.gen_range(0.0..extent),
+        );
+        if positions.iter().all(|p| simbox.distance(p, &r) > 0.9) {
+            positions.push(r);
+        }
+    }
+    let species = (0..n).map(|i| (i % 3 == 0) as u32).collect();
+    Frame {
+        positions,
+        species,
+        simbox: simbox.clone(),
+    }
+}
+
+fn triclinic() -> SimBox {
+    SimBox::from_lengths_angles([5.0, 5.5, 6.0], [80.0, 75.0, 65.0]).unwrap()
+}
+
+fn energy(m: &BehlerParrinello, f: &Frame) -> f64 {
+    m.evaluate(&f.positions, &f.species, &f.simbox, None)
+        .unwrap()
+        .energy
+}
+
+#[test]
+fn forces_match_finite_differences() {
+    for (kind, simbox) in [
+        (AngularKind::G4, triclinic()),
+        (AngularKind::G5, triclinic()),
+        (AngularKind::G4, SimBox::open()),
+    ] {
+        let m = model(kind, 1);
+        let f = random_frame(14, &simbox, 5.0, 2);
+        let e = m
+            .evaluate(&f.positions, &f.species, &f.simbox, None)
+            .unwrap();
+        let scale = e.forces.iter().map(|v| v.norm()).fold(0.0, f64::max);
+        assert!(scale > 1e-3, "forces should not vanish");
+        let h = 1e-5;
+        let mut worst: f64 = 0.0;
+        for i in 0..f.positions.len() {
+            for a in 0..3 {
+                let mut p = f.clone();
+                p.positions[i][a] += h;
+                let ep = energy(&m, &p);
+                p.positions[i][a] -= 2.0 * h;
+                let em = energy(&m, &p);
+                let fd = -(ep - em) / (2.0 * h);
+                worst = worst.max((fd - e.forces[i][a]).abs() / scale);
+            }
+        }
+        println!("{kind:?}: worst relative force error {worst:e}");
+        assert!(
+            worst < 1e-6,
+            "{kind:?}: worst relative force error {worst:e}"
+        );
+    }
+}
+
+#[test]
+fn virial_matches_strain_derivative() {
+    let m = model(AngularKind::G4, 3);
+    let f = random_frame(14, &triclinic(), 5.0, 4);
+    let e = m
+        .evaluate(&f.positions, &f.species, &f.simbox, None)
+        .unwrap();
+    let h = 1e-6;
+    let scale = e.virial.abs().max().max(1e-3);
+    for a in 0..3 {
+        for b in 0..3 {
+            let mut es = [0.0; 2];
+            for (s, out) in [h, -h].iter().zip(&mut es) {
+                let mut mu = Mat3::identity();
+                mu[(a, b)] += s;
+                let mut p = f.clone();
+                scale_positions(&mut p.positions, &mu);
+                p.simbox = f.simbox.deformed(&mu).unwrap();
+                *out = energy(&m, &p);
+            }
+            // W = Σ x ⊗ F, so W_ba = −∂E/∂ε_ab.
+            let fd = -(es[0] - es[1]) / (2.0 * h);
+            assert!(
+                (fd - e.virial[(b, a)]).abs() / scale < 1e-6,
+                "({a},{b}): {fd} vs {}",
+                e.virial[(b, a)]
+            );
+        }
+    }
+}
+
+#[test]
+fn neighbor_list_path_agrees_with_cell_list_path() {
+    let m = model(AngularKind::G4, 5);
+    let f = random_frame(20, &triclinic(), 5.0, 6);
+    let reference = m
+        .evaluate(&f.positions, &f.species, &f.simbox, None)
+        .unwrap();
+    for kind in [ListKind::Half, ListKind::Full] {
+        let mut list = NeighborList::new(NeighborListConfig {
+            cutoff: 3.2,
+            skin: 0.3,
+            kind,
+        })
+        .unwrap();
+        list.update(&f.positions, &f.simbox).unwrap();
+        let e = m
+            .evaluate(&f.positions, &f.species, &f.simbox, Some(&list))
+            .unwrap();
+        assert!((e.energy - reference.energy).abs() < 1e-10);
+        for (a, b) in e.forces.iter().zip(&reference.forces) {
+            assert!((a - b).norm() < 1e-10);
+        }
+        assert!((e.virial - reference.virial).abs().max() < 1e-10);
+    }
+    // Through the Potential trait with the MD crate's half list.
+    let mut list = NeighborList::new(NeighborListConfig {
+        cutoff: 3.0,
+        skin: 0.2,
+        kind: ListKind::Half,
+    })
+    .unwrap();
+    list.update(&f.positions, &f.simbox).unwrap();
+    let config = Configuration {
+        positions: &f.positions,
+        species: &f.species,
+        simbox: &f.simbox,
+        neighbors: Some(&list),
+    };
+    let mut out = Evaluation::zeros(f.positions.len());
+    m.add_to(&config, &mut out).unwrap();
+    assert!((out.energy - reference.energy).abs() < 1e-10);
+}
+
+#[test]
+fn batches_of_different_sizes_agree_with_single_evaluations() {
+    let m = model(AngularKind::G4, 7);
+    let frames = vec![
+        random_frame(9, &triclinic(), 5.0, 8),
+        random_frame(15, &triclinic(), 5.0, 9),
+        random_frame(4, &SimBox::open(), 3.0, 10),
+    ];
+    let energies = m.energies(&frames).unwrap();
+    let evals = m.evaluate_batch(&frames).unwrap();
+    for ((f, e), ev) in frames.iter().zip(&energies).zip(&evals) {
+        let single = m
+            .evaluate(&f.positions, &f.species, &f.simbox, None)
+            .unwrap();
+        assert!((e - single.energy).abs() < 1e-10);
+        assert!((ev.energy - single.energy).abs() < 1e-10);
+        for (a, b) in ev.forces.iter().zip(&single.forces) {
+            assert!((a - b).norm() < 1e-12);
+        }
+    }
+}
+
+fn labeled(m_ref: &BehlerParrinello, frames: &[Frame]) -> Vec<LabeledFrame> {
+    frames
+        .iter()
+        .map(|f| {
+            let e = m_ref
+                .evaluate(&f.positions, &f.species, &f.simbox, None)
+                .unwrap();
+            LabeledFrame {
+                frame: f.clone(),
+                energy: e.energy + 0.3,
+                forces: e.forces,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn force_matching_gradient_matches_finite_differences() {
+    let mut m = model(AngularKind::G4, 11);
+    let reference = model(AngularKind::G4, 12);
+    let frames = vec![
+        random_frame(8, &triclinic(), 5.0, 13),
+        random_frame(11, &triclinic(), 5.0, 14),
+    ];
+    let data = labeled(&reference, &frames);
+    let w = LossWeights {
+        energy: 0.5,
+        forces: 1.0,
+    };
+    let out = m.force_matching(&data, w).unwrap();
+    assert!(out.loss > 0.0);
+    let p0 = m.parameters();
+    let h = 1e-6;
+    let scale = out.gradient.iter().map(|g| g.abs()).fold(0.0, f64::max);
+    let mut worst: f64 = 0.0;
+    for k in (0..p0.len()).step_by(3) {
+        let mut p = p0.clone();
+        p[k] = p0[k] + h;
+        m.set_parameters(&p).unwrap();
+        let lp = m.force_matching(&data, w).unwrap().loss;
+        p[k] = p0[k] - h;
+        m.set_parameters(&p).unwrap();
+        let lm = m.force_matching(&data, w).unwrap().loss;
+        let fd = (lp - lm) / (2.0 * h);
+        worst = worst.max((fd - out.gradient[k]).abs() / (fd.abs().max(1e-2 * scale)));
+    }
+    println!("force-matching gradient: worst relative error {worst:e}");
+    assert!(worst < 1e-6, "worst relative error {worst:e}");
+}
+
+#[test]
+fn energy_gradient_through_segment_sum_matches_finite_differences() {
+    let mut m = model(AngularKind::G5, 15);
+    let frames = vec![
+        random_frame(7, &triclinic(), 5.0, 16),
+        random_frame(12, &triclinic(), 5.0, 17),
+    ];
+    let a = [0.7, -1.3];
+    let (energies, g) = m.param_vjp(&frames, &a, None).unwrap();
+    assert_eq!(energies, m.energies(&frames).unwrap());
+    let p0 = m.parameters();
+    let h = 1e-6;
+    for k in (0..p0.len()).step_by(5) {
+        let mut p = p0.clone();
+        let mut l = [0.0; 2];
+        for (s, out) in [h, -h].iter().zip(&mut l) {
+            p[k] = p0[k] + s;
+            m.set_parameters(&p).unwrap();
+            let e = m.energies(&frames).unwrap();
+            *out = a[0] * e[0] + a[1] * e[1];
+        }
+        let fd = (l[0] - l[1]) / (2.0 * h);
+        assert!(
+            (fd - g[k]).abs() <= 1e-6 * fd.abs().max(1e-3),
+            "{k}: {fd} vs {}",
+            g[k]
+        );
+    }
+}
+
+#[test]
+fn delta_learning_with_a_prior_conserves_energy_in_nve() {
+    // An LJ prior plus a small BP correction, run by the MD crate.
+    let (positions, simbox) = thermograd_md::fcc_lattice(2, 0.8).unwrap();
+    let n = positions.len();
+    let species = vec![0; n];
+    let mut state = State::new(positions, vec![1.0; n], species, simbox).unwrap();
+    state.thermalize(0.8, 3).unwrap();
+    let mut bp = BehlerParrinelloConfig {
+        descriptors: SymmetryFunctions::standard(2.5, 1, 4, AngularKind::G4),
+        hidden: vec![8],
+        activation: Activation::Silu,
+    }
+    .build(21)
+    .unwrap();
+    let p: Vec<f64> = bp.parameters().iter().map(|v| 0.1 * v).collect();
+    bp.set_parameters(&p).unwrap();
+    // Force-shifted, so that the prior itself conserves energy (plain truncation does
+    // not: its energy jumps when pairs cross the cutoff).
+    let lj = LennardJonesConfig {
+        truncation: Truncation::ForceShifted,
+        ..LennardJonesConfig::single(1.0, 1.0, 2.5)
+    }
+    .build()
+    .unwrap();
+    let ff = ForceField::new(PotentialSum::new().with(lj).with(bp), 0.3).unwrap();
+    let mut sim =
+        Simulation::new(state, ff, Box::new(VelocityVerlet::new(0.002).unwrap())).unwrap();
+    let e0 = sim.sample().conserved_energy;
+    let mut worst: f64 = 0.0;
+    for _ in 0..10 {
+        sim.run(10).unwrap();
+        worst = worst.max((sim.sample().conserved_energy - e0).abs());
+    }
+    let kinetic = 1.5 * 0.8 * n as f64;
+    assert!(
+        worst < 1e-4 * kinetic,
+        "energy drift {worst} vs kinetic {kinetic}"
+    );
+}
+
+#[test]
+fn bad_input_is_an_error() {
+    let m = model(AngularKind::G4, 1);
+    let mut f = random_frame(5, &SimBox::open(), 3.0, 1);
+    f.species[2] = 7;
+    assert!(matches!(
+        m.evaluate(&f.positions, &f.species, &f.simbox, None),
+        Err(NnError::UnknownSpecies { atom: 2, .. })
+    ));
+    f.species[2] = 0;
+    f.positions[3] = f.positions[1];
+    assert!(matches!(
+        m.evaluate(&f.positions, &f.species, &f.simbox, None),
+        Err(NnError::CoincidentAtoms { .. })
+    ));
+    f.positions[3].x = f64::NAN;
+    assert!(m
+        .evaluate(&f.positions, &f.species, &f.simbox, None)
+        .is_err());
+}
+
+#[test]
+fn potential_file_round_trip() {
+    let mut m = model(AngularKind::G4, 31);
+    let frames = vec![random_frame(10, &triclinic(), 5.0, 32)];
+    m.fit_input_normalization(&frames).unwrap();
+    let bytes = m.to_bytes().unwrap();
+    let back = BehlerParrinello::from_bytes(&bytes).unwrap();
+    assert_eq!(back, m);
+    assert_eq!(
+        back.energies(&frames).unwrap()[0].to_bits(),
+        m.energies(&frames).unwrap()[0].to_bits()
+    );
+    assert!(matches!(
+        thermograd_nn::Mlp::from_bytes(&bytes),
+        Err(NnError::WrongArchitecture { .. })
+    ));
+    for n in [0, 10, bytes.len() / 2, bytes.len() - 1] {
+        assert!(BehlerParrinello::from_bytes(&bytes[..n]).is_err());
+    }
+}
+
+fn rotation(ax: f64, ay: f64, az: f64) -> Mat3 {
+    let rx = Mat3::new(
+        1.0,
+        0.0,
+        0.0,
+        0.0,
+        ax.cos(),
+        -ax.sin(),
+        0.0,
+        ax.sin(),
+        ax.cos(),
+    );
+    let ry = Mat3::new(
+        ay.cos(),
+        0.0,
+        ay.sin(),
+        0.0,
+        1.0,
+        0.0,
+        -ay.sin(),
+        0.0,
+        ay.cos(),
+    );
+    let rz = Mat3::new(
+        az.cos(),
+        -az.sin(),
+        0.0,
+        az.sin(),
+        az.cos(),
+        0.0,
+        0.0,
+        0.0,
+        1.0,
+    );
+    rz * ry * rx
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn energy_is_invariant(
+        seed in 0u64..1000,
+        t in prop::array::uniform3(-10.0f64..10.0),
+        angles in prop::array::uniform3(-3.0f64..3.0),
+        shift in prop::array::uniform3(-2i32..=2),
+        atom in 0usize..10,
+    ) {
+        let m = model(AngularKind::G4, 41);
+        let simbox = triclinic();
+        let f = random_frame(10, &simbox, 5.0, seed);
+        let e0 = m.evaluate(&f.positions, &f.species, &f.simbox, None).unwrap();
+        let tol = 1e-9 * (1.0 + e0.energy.abs());
+
+        // Translation (periodic box).
+        let mut p = f.clone();
+        for r in &mut p.positions { *r += Vec3::from(t); }
+        prop_assert!((energy(&m, &p) - e0.energy).abs() < tol);
+
+        // One atom shifted by a lattice vector.
+        let mut p = f.clone();
+        let h = simbox.cell().unwrap();
+        p.positions[atom] += h * Vec3::new(shift[0] as f64, shift[1] as f64, shift[2] as f64);
+        let e = m.evaluate(&p.positions, &p.species, &p.simbox, None).unwrap();
+        prop_assert!((e.energy - e0.energy).abs() < tol);
+        for (a, b) in e.forces.iter().zip(&e0.forces) {
+            prop_assert!((a - b).norm() < 1e-9);
+        }
+
+        // Permutation of two atoms of the same species (1 ↔ 2 are both species 0).
+        let mut p = f.clone();
+        p.positions.swap(1, 2);
+        let e = m.evaluate(&p.positions, &p.species, &p.simbox, None).unwrap();
+        prop_assert!((e.energy - e0.energy).abs() < tol);
+        prop_assert!((e.forces[1] - e0.forces[2]).norm() < 1e-9);
+
+        // Rotation (open boundaries; forces rotate with the frame).
+        let open = Frame { simbox: SimBox::open(), ..f.clone() };
+        let eo = m.evaluate(&open.positions, &open.species, &open.simbox, None).unwrap();
+        let rot = rotation(angles[0], angles[1], angles[2]);
+        let mut p = open.clone();
+        for r in &mut p.positions { *r = rot * *r; }
+        let e = m.evaluate(&p.positions, &p.species, &p.simbox, None).unwrap();
+        prop_assert!((e.energy - eo.energy).abs() < 1e-9 * (1.0 + eo.energy.abs()));
+        for (a, b) in e.forces.iter().zip(&eo.forces) {
+            prop_assert!((a - rot * b).norm() < 1e-9);
+        }
+    }
+}
