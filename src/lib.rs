@@ -29,5 +29,5 @@ pub use thermograd_estimators as estimators;
 pub use thermograd_geometry as geometry;
 pub use thermograd_gpr as gpr;
 pub use thermograd_md as md;
-pub use thermograd_nn as nn;
 pub use thermograd_neighbors as neighbors;
+pub use thermograd_nn as nn;
