@@ -216,11 +216,7 @@ fn write_surface(path: &Path, fes: &FreeEnergySurface, scale: f64) -> anyhow::Re
         }
         writeln!(out, "{},{}", a / scale, s / scale)?;
     }
-    // Write atomically: a temporary file next to the target, then rename.
-    let tmp = path.with_extension("csv.tmp");
-    std::fs::write(&tmp, out).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    super::write_atomic(path, &out)
 }
 
 fn run_gpr(args: &GprArgs) -> anyhow::Result<()> {

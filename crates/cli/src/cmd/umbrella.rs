@@ -3,13 +3,15 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use thermograd_cv::{grid_centers, run_umbrella, window_stats, CvSpec, UmbrellaConfig};
 use thermograd_geometry::{SimBox, Vec3};
 use thermograd_md::{LennardJonesConfig, PotentialSum, RunConfig, State, ThermostatConfig};
+
+use super::write_atomic;
 
 /// Arguments of `thermograd umbrella`.
 #[derive(Debug, clap::Args)]
@@ -227,14 +229,5 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         run.windows.len(),
         args.out.display()
     );
-    Ok(())
-}
-
-/// Writes `text` to `path` through a temporary file and a rename, so an interrupted run
-/// never leaves a half-written file behind.
-fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot rename to {}", path.display()))?;
     Ok(())
 }
