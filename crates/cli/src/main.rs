@@ -23,6 +23,8 @@ enum Command {
     Fes(cmd::fes::Args),
     /// Run a reduced-units Lennard-Jones fluid (fcc start) and report U/N, P, T, energy drift and speed.
     Lj(cmd::lj::Args),
+    /// Well-tempered metadynamics along a collective variable from a TOML file: hills, free energy with errors.
+    Metad(cmd::metad::Args),
     /// Umbrella sampling along a collective variable from a TOML file: CV series, mean forces, MBAR input.
     Umbrella(cmd::umbrella::Args),
 }
@@ -34,6 +36,7 @@ fn main() -> anyhow::Result<()> {
         Command::Estimate(args) => cmd::estimate::run(&args),
         Command::Fes(args) => cmd::fes::run(&args),
         Command::Lj(args) => cmd::lj::run(&args),
+        Command::Metad(args) => cmd::metad::run(&args),
         Command::Umbrella(args) => cmd::umbrella::run(&args),
     }
 }

@@ -475,3 +475,80 @@ impl CollectiveVariable for LinearCombination {
         Ok(())
     }
 }
+
+/// Several CVs stacked into one multi-dimensional CV: the components of every term, in
+/// order. Two distances, or the φ/ψ dihedrals of a Ramachandran plot, become one 2-D CV
+/// for a 2-D umbrella grid or metadynamics. Each component keeps its term's period.
+#[derive(Debug)]
+pub struct Stack {
+    terms: Vec<Box<dyn CollectiveVariable>>,
+    atoms: Vec<usize>,
+    /// `(term, component within the term)` of every stacked component.
+    components: Vec<(usize, usize)>,
+}
+
+impl Stack {
+    /// Stacks the terms (at least one).
+    pub fn new(terms: Vec<Box<dyn CollectiveVariable>>) -> Result<Self> {
+        if terms.is_empty() {
+            return Err(CvError::InvalidDefinition {
+                reason: "a stack needs at least one CV".into(),
+            });
+        }
+        let mut atoms = Vec::new();
+        let mut components = Vec::new();
+        for (t, cv) in terms.iter().enumerate() {
+            for &a in cv.atoms() {
+                if !atoms.contains(&a) {
+                    atoms.push(a);
+                }
+            }
+            components.extend((0..cv.dim()).map(|c| (t, c)));
+        }
+        Ok(Stack {
+            terms,
+            atoms,
+            components,
+        })
+    }
+}
+
+impl CollectiveVariable for Stack {
+    fn name(&self) -> &str {
+        "stack"
+    }
+    fn dim(&self) -> usize {
+        self.components.len()
+    }
+    fn atoms(&self) -> &[usize] {
+        &self.atoms
+    }
+    fn period(&self, component: usize) -> Option<f64> {
+        let (t, c) = self.components[component];
+        self.terms[t].period(c)
+    }
+    fn evaluate(&self, positions: &[Vec3], simbox: &SimBox, out: &mut CvValue) -> Result<()> {
+        check_atoms(&self.atoms, positions)?;
+        out.reset(self.dim(), &self.atoms);
+        let n = self.atoms.len();
+        let mut part = CvValue::default();
+        let mut offset = 0;
+        for cv in &self.terms {
+            cv.evaluate(positions, simbox, &mut part)?;
+            for c in 0..part.dim() {
+                out.values[offset + c] = part.values[c];
+                out.strain[offset + c] = part.strain[c];
+                for (k, atom) in part.atoms.iter().enumerate() {
+                    let slot = self
+                        .atoms
+                        .iter()
+                        .position(|a| a == atom)
+                        .expect("atoms of every term are listed");
+                    out.gradients[(offset + c) * n + slot] += part.gradient(c, k);
+                }
+            }
+            offset += part.dim();
+        }
+        Ok(())
+    }
+}

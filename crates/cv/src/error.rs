@@ -55,6 +55,15 @@ pub enum CvError {
         #[source]
         source: MdError,
     },
+    /// A metadynamics walker's simulation failed.
+    #[error("metadynamics walker {replica}: {source}")]
+    Walker {
+        /// Replica index.
+        replica: usize,
+        /// The simulation's error.
+        #[source]
+        source: MdError,
+    },
     /// An error from the geometry crate.
     #[error(transparent)]
     Geometry(#[from] GeometryError),

@@ -8,16 +8,21 @@
 //!   periodic boundaries, and whether each component is periodic;
 //! - analytic CVs: [`Distance`], [`DistanceComponents`], [`Angle`], [`Dihedral`],
 //!   [`Coordination`] with PLUMED's [`RationalSwitch`], [`CenterOfMassDistance`],
-//!   [`LinearCombination`];
+//!   [`LinearCombination`], and a [`Stack`] of CVs as one multi-dimensional CV;
 //! - biases that act through the Jacobian, as MD potentials: [`Bias`] with a
 //!   [`Harmonic`] restraint (umbrella window), [`FlatBottom`] walls, a [`Moving`]
 //!   (steered) restraint, or well-tempered [`Metadynamics`] on a grid;
 //! - an umbrella-sampling driver, [`run_umbrella`], over windows on a 1-D or 2-D grid
-//!   ([`grid_centers`]), windows in parallel;
+//!   ([`grid_centers`]), windows in parallel, with a choice of [`MeanForceMethod`];
+//! - a well-tempered metadynamics runner, [`run_metadynamics`]: independent walkers, the
+//!   free-energy estimate `A = −γ/(γ − 1) V` with its time series and error bars from the
+//!   spread of the walkers;
 //! - the mass-metric tensor [`mass_metric`];
 //! - mean forces from umbrella windows ([`umbrella_integration`],
-//!   [`restrained_mean_force`], [`umbrella_integration_profile`]) as a
-//!   [`MeanForceTable`], the input of Gaussian-process free-energy reconstruction.
+//!   [`restrained_mean_force`], [`umbrella_integration_profile`]) and the instantaneous
+//!   collective force ([`InstantaneousForce`], averaged per window by
+//!   [`instantaneous_mean_force`]) as a [`MeanForceTable`], the input of
+//!   Gaussian-process free-energy reconstruction.
 //!
 //! Every displacement uses the box's minimum image, so CVs are correct for atoms across
 //! periodic boundaries in orthorhombic and triclinic cells.
@@ -39,7 +44,9 @@ mod analytic;
 mod bias;
 mod cv;
 mod error;
+mod instantaneous;
 mod mean_force;
+mod metad;
 mod metric;
 mod spec;
 mod switching;
@@ -47,16 +54,21 @@ mod umbrella;
 
 pub use analytic::{
     Angle, CenterOfMassDistance, Coordination, Dihedral, Distance, DistanceComponents,
-    LinearCombination,
+    LinearCombination, Stack,
 };
 pub use bias::{Bias, BiasEnergy, FlatBottom, Harmonic, Metadynamics, MetadynamicsConfig, Moving};
 pub use cv::{periodic_difference, CollectiveVariable, CvValue};
 pub use error::{CvError, Result};
+pub use instantaneous::{instantaneous_mean_force, InstantaneousForce, InstantaneousForceConfig};
 pub use mean_force::{
     restrained_mean_force, umbrella_integration, umbrella_integration_profile, window_stats,
     ComponentStats, MeanForceTable, WindowSamples,
 };
+pub use metad::{
+    run_metadynamics, FreeEnergySnapshot, HillRecord, MetadynamicsRun, MetadynamicsRunConfig,
+    MetadynamicsWalker,
+};
 pub use metric::mass_metric;
 pub use spec::CvSpec;
 pub use switching::RationalSwitch;
-pub use umbrella::{grid_centers, run_umbrella, UmbrellaConfig, UmbrellaRun};
+pub use umbrella::{grid_centers, run_umbrella, MeanForceMethod, UmbrellaConfig, UmbrellaRun};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::analytic::{
-    Angle, CenterOfMassDistance, Coordination, Dihedral, Distance, DistanceComponents,
+    Angle, CenterOfMassDistance, Coordination, Dihedral, Distance, DistanceComponents, Stack,
 };
 use crate::cv::CollectiveVariable;
 use crate::error::Result;
@@ -84,19 +84,34 @@ pub enum CvSpec {
         /// Masses of the second group's atoms.
         masses_b: Vec<f64>,
     },
+    /// A [`Stack`] of CVs, one multi-dimensional CV (e.g. two distances for a 2-D
+    /// umbrella grid):
+    ///
+    /// ```toml
+    /// kind = "stack"
+    /// cvs = [{ kind = "distance", atoms = [0, 1] }, { kind = "distance", atoms = [1, 2] }]
+    /// ```
+    Stack {
+        /// The stacked CVs, in order.
+        cvs: Vec<CvSpec>,
+    },
 }
 
 impl CvSpec {
     /// Builds the CV, validating its definition.
     pub fn build(&self) -> Result<Arc<dyn CollectiveVariable>> {
+        Ok(Arc::from(self.build_boxed()?))
+    }
+
+    fn build_boxed(&self) -> Result<Box<dyn CollectiveVariable>> {
         Ok(match self {
-            CvSpec::Distance { atoms } => Arc::new(Distance::new(atoms[0], atoms[1])?),
+            CvSpec::Distance { atoms } => Box::new(Distance::new(atoms[0], atoms[1])?),
             CvSpec::DistanceComponents { atoms } => {
-                Arc::new(DistanceComponents::new(atoms[0], atoms[1])?)
+                Box::new(DistanceComponents::new(atoms[0], atoms[1])?)
             }
-            CvSpec::Angle { atoms } => Arc::new(Angle::new(atoms[0], atoms[1], atoms[2])?),
+            CvSpec::Angle { atoms } => Box::new(Angle::new(atoms[0], atoms[1], atoms[2])?),
             CvSpec::Dihedral { atoms } => {
-                Arc::new(Dihedral::new(atoms[0], atoms[1], atoms[2], atoms[3])?)
+                Box::new(Dihedral::new(atoms[0], atoms[1], atoms[2], atoms[3])?)
             }
             CvSpec::Coordination {
                 group_a,
@@ -112,8 +127,8 @@ impl CvSpec {
                     switch = switch.stretched();
                 }
                 match group_b {
-                    Some(b) => Arc::new(Coordination::between(group_a, b, switch)?),
-                    None => Arc::new(Coordination::within(group_a, switch)?),
+                    Some(b) => Box::new(Coordination::between(group_a, b, switch)?),
+                    None => Box::new(Coordination::within(group_a, switch)?),
                 }
             }
             CvSpec::ComDistance {
@@ -121,8 +136,13 @@ impl CvSpec {
                 masses_a,
                 group_b,
                 masses_b,
-            } => Arc::new(CenterOfMassDistance::new(
+            } => Box::new(CenterOfMassDistance::new(
                 group_a, masses_a, group_b, masses_b,
+            )?),
+            CvSpec::Stack { cvs } => Box::new(Stack::new(
+                cvs.iter()
+                    .map(CvSpec::build_boxed)
+                    .collect::<Result<Vec<_>>>()?,
             )?),
         })
     }

@@ -13,7 +13,28 @@ use thermograd_md::{
 use crate::bias::{Bias, BiasEnergy, Harmonic};
 use crate::cv::{periodic_difference, CollectiveVariable, CvValue};
 use crate::error::{CvError, Result};
-use crate::mean_force::{umbrella_integration, MeanForceTable, WindowSamples};
+use crate::instantaneous::{instantaneous_mean_force, InstantaneousForceConfig};
+use crate::mean_force::{
+    restrained_mean_force, umbrella_integration, MeanForceTable, WindowSamples,
+};
+
+/// How [`UmbrellaRun::mean_forces`] turns windows into mean forces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MeanForceMethod {
+    /// [`umbrella_integration`]: `κ(ξ0 − ⟨ξ⟩)` at the window mean.
+    #[default]
+    UmbrellaIntegration,
+    /// [`restrained_mean_force`]: `κ(ξ0 − ⟨ξ⟩)` at the restraint center.
+    RestrainedMeanForce,
+    /// [`instantaneous_mean_force`]: the conditional mean of the instantaneous collective
+    /// force (see [`crate::InstantaneousForce`]) at the window mean, by a local quadratic
+    /// fit; the driver evaluates the force on every sample with the state's masses.
+    InstantaneousForce {
+        /// Finite-difference step of the divergence term (length units).
+        step: f64,
+    },
+}
 
 /// What to run in every window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,6 +53,9 @@ pub struct UmbrellaConfig {
     pub skin: f64,
     /// Show a progress bar over windows.
     pub progress: bool,
+    /// The mean-force estimator (default: umbrella integration).
+    #[serde(default)]
+    pub mean_force: MeanForceMethod,
 }
 
 /// Window centers on a regular grid: `lower..=upper` with `counts` points per component
@@ -84,12 +108,24 @@ pub struct UmbrellaRun {
     pub windows: Vec<WindowSamples>,
     /// kT of the runs (energy units).
     pub kt: f64,
+    /// The mean-force estimator of [`UmbrellaRun::mean_forces`].
+    pub method: MeanForceMethod,
+    /// Instantaneous collective forces `forces[w][a][t]` (energy / CV unit) at the
+    /// samples of window `w`, when `method` is [`MeanForceMethod::InstantaneousForce`];
+    /// empty otherwise.
+    pub forces: Vec<Vec<Vec<f64>>>,
 }
 
 impl UmbrellaRun {
-    /// Mean forces by umbrella integration at each window mean.
+    /// Mean forces by the configured method.
     pub fn mean_forces(&self) -> Result<MeanForceTable> {
-        umbrella_integration(&self.windows)
+        match self.method {
+            MeanForceMethod::UmbrellaIntegration => umbrella_integration(&self.windows),
+            MeanForceMethod::RestrainedMeanForce => restrained_mean_force(&self.windows),
+            MeanForceMethod::InstantaneousForce { .. } => {
+                instantaneous_mean_force(&self.windows, &self.forces)
+            }
+        }
     }
 
     /// Reduced bias energies for MBAR: `u_kn[k][n] = w_k(ξ_n)/kT` for every sample `n`
@@ -133,6 +169,13 @@ pub fn run_umbrella(
             reason: "umbrella sampling needs at least one window".into(),
         });
     }
+    if let MeanForceMethod::InstantaneousForce { step } = config.mean_force {
+        if !(step.is_finite() && step > 0.0) {
+            return Err(CvError::InvalidDefinition {
+                reason: format!("finite-difference step must be positive, got {step}"),
+            });
+        }
+    }
     let periods: Vec<Option<f64>> = (0..cv.dim()).map(|c| cv.period(c)).collect();
     let biases = config
         .centers
@@ -165,9 +208,16 @@ pub fn run_umbrella(
         })
         .collect::<Result<Vec<_>>>()?;
     bar.finish_and_clear();
+    let (windows, forces): (Vec<_>, Vec<_>) = windows.into_iter().unzip();
+    let forces = match config.mean_force {
+        MeanForceMethod::InstantaneousForce { .. } => forces,
+        _ => Vec::new(),
+    };
     Ok(UmbrellaRun {
         windows,
         kt: config.thermostat.kt,
+        method: config.mean_force,
+        forces,
     })
 }
 
@@ -178,9 +228,20 @@ fn run_window(
     bias: Bias,
     system: &(dyn Fn(usize) -> thermograd_md::Result<(State, PotentialSum)> + Sync),
     periods: &[Option<f64>],
-) -> Result<WindowSamples> {
+) -> Result<(WindowSamples, Vec<Vec<f64>>)> {
     let md = |source| CvError::Simulation { window: k, source };
     let (state, mut potential) = system(k).map_err(md)?;
+    let estimator = match config.mean_force {
+        MeanForceMethod::InstantaneousForce { step } => Some(
+            InstantaneousForceConfig {
+                kt: config.thermostat.kt,
+                masses: state.masses.clone(),
+                step,
+            }
+            .build()?,
+        ),
+        _ => None,
+    };
     potential.push(Box::new(bias));
     let forcefield = ForceField::new(potential, config.skin).map_err(md)?;
     let thermostat = ThermostatConfig {
@@ -191,6 +252,9 @@ fn run_window(
     let mut sim = Simulation::new(state, forcefield, Box::new(integrator)).map_err(md)?;
     let dim = cv.dim();
     let mut series = vec![Vec::new(); dim];
+    let mut forces = vec![Vec::new(); if estimator.is_some() { dim } else { 0 }];
+    let (mut bias_gradient, mut force) = (vec![0.0; dim], vec![0.0; dim]);
+    let center = &config.centers[k];
     let mut value = CvValue::default();
     let mut cv_error = None;
     let run = RunConfig {
@@ -199,15 +263,35 @@ fn run_window(
     };
     sim.run_protocol(&run, &mut |s: &Simulation| {
         let state = s.state();
-        match cv.evaluate(&state.positions, &state.simbox, &mut value) {
-            Ok(()) => {
+        let sampled = cv
+            .evaluate(&state.positions, &state.simbox, &mut value)
+            .and_then(|()| {
                 for (c, x) in value.values.iter().enumerate() {
                     series[c].push(*x);
                 }
-            }
-            Err(e) => {
-                cv_error.get_or_insert(e);
-            }
+                let Some(estimator) = &estimator else {
+                    return Ok(());
+                };
+                // The sampled forces include the window's bias κ(ξ − ξ0).
+                for c in 0..dim {
+                    bias_gradient[c] = config.kappa[c]
+                        * periodic_difference(value.values[c], center[c], periods[c]);
+                }
+                estimator.evaluate(
+                    cv.as_ref(),
+                    &state.positions,
+                    &state.simbox,
+                    &s.evaluation().forces,
+                    &bias_gradient,
+                    &mut force,
+                )?;
+                for (c, f) in force.iter().enumerate() {
+                    forces[c].push(*f);
+                }
+                Ok(())
+            });
+        if let Err(e) = sampled {
+            cv_error.get_or_insert(e);
         }
         Ok(())
     })
@@ -215,10 +299,13 @@ fn run_window(
     if let Some(e) = cv_error {
         return Err(e);
     }
-    Ok(WindowSamples {
-        center: config.centers[k].clone(),
-        kappa: config.kappa.clone(),
-        periods: periods.to_vec(),
-        series,
-    })
+    Ok((
+        WindowSamples {
+            center: config.centers[k].clone(),
+            kappa: config.kappa.clone(),
+            periods: periods.to_vec(),
+            series,
+        },
+        forces,
+    ))
 }

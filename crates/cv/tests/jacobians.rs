@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use thermograd_cv::{
     periodic_difference, Angle, CenterOfMassDistance, CollectiveVariable, Coordination, CvValue,
-    Dihedral, Distance, DistanceComponents, LinearCombination, RationalSwitch,
+    Dihedral, Distance, DistanceComponents, LinearCombination, RationalSwitch, Stack,
 };
 use thermograd_geometry::{Mat3, SimBox, Vec3};
 
@@ -160,6 +160,27 @@ proptest! {
             (2.0, Box::new(Distance::new(2, 3).unwrap())),
         ]).unwrap();
         prop_assume!(b.distance(&r[1], &r[2]) > 0.05);
+        check(&cv, &r, &b)?;
+    }
+
+    #[test]
+    fn stack((b, r) in cluster(4)) {
+        let b1 = b.displacement(&r[0], &r[1]);
+        let b2 = b.displacement(&r[1], &r[2]);
+        let b3 = b.displacement(&r[2], &r[3]);
+        prop_assume!(b1.norm() > 0.1 && b2.norm() > 0.1 && b3.norm() > 0.1);
+        prop_assume!(b1.cross(&b2).norm() > 0.05 * b1.norm() * b2.norm());
+        prop_assume!(b2.cross(&b3).norm() > 0.05 * b2.norm() * b3.norm());
+        let cv = Stack::new(vec![
+            Box::new(Distance::new(2, 1).unwrap()) as Box<dyn CollectiveVariable>,
+            Box::new(Dihedral::new(0, 1, 2, 3).unwrap()),
+            Box::new(DistanceComponents::new(3, 0).unwrap()),
+        ]).unwrap();
+        prop_assert_eq!(cv.dim(), 5);
+        prop_assert_eq!(cv.period(0), None);
+        prop_assert_eq!(cv.period(1), Some(2.0 * std::f64::consts::PI));
+        let parts = eval(&Dihedral::new(0, 1, 2, 3).unwrap(), &r, &b);
+        prop_assert_eq!(eval(&cv, &r, &b).values[1], parts.values[0]);
         check(&cv, &r, &b)?;
     }
 }

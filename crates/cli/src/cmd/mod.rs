@@ -4,6 +4,8 @@ pub mod cell;
 pub mod estimate;
 pub mod fes;
 pub mod lj;
+pub mod metad;
+pub(crate) mod system;
 pub mod umbrella;
 
 use std::path::Path;

@@ -1,5 +1,6 @@
 //! `thermograd umbrella`: umbrella sampling along a CV from a TOML description, writing
-//! CV time series, mean forces (umbrella integration) and MBAR input.
+//! CV time series, mean forces (umbrella integration, restrained mean force or the
+//! instantaneous collective force) and MBAR input.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -7,10 +8,12 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
-use thermograd_cv::{grid_centers, run_umbrella, window_stats, CvSpec, UmbrellaConfig};
-use thermograd_geometry::{SimBox, Vec3};
-use thermograd_md::{LennardJonesConfig, PotentialSum, RunConfig, State, ThermostatConfig};
+use thermograd_cv::{
+    grid_centers, run_umbrella, window_stats, CvSpec, MeanForceMethod, UmbrellaConfig,
+};
+use thermograd_md::{RunConfig, ThermostatConfig};
 
+use super::system::{read_config, PotentialSpec, Setup, SystemSpec, WallSpec};
 use super::write_atomic;
 
 /// Arguments of `thermograd umbrella`.
@@ -36,31 +39,10 @@ struct UmbrellaFile {
     #[serde(default)]
     potential: PotentialSpec,
     cv: CvSpec,
+    walls: Option<WallSpec>,
     windows: WindowSpec,
     sampling: SamplingSpec,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SystemSpec {
-    /// The box, e.g. `{ orthorhombic = { lengths = [8.0, 8.0, 8.0] } }` or `"open"`.
-    #[serde(rename = "box")]
-    simbox: SimBox,
-    /// Atom positions (length units).
-    positions: Vec<[f64; 3]>,
-    /// Atom masses (mass units).
-    masses: Vec<f64>,
-    /// Species indices (default: all 0).
-    #[serde(default)]
-    species: Vec<u32>,
-    /// Temperature as kT (energy units).
-    kt: f64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PotentialSpec {
-    lennard_jones: Option<LennardJonesConfig>,
+    mean_force: Option<MeanForceSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,66 +77,69 @@ struct SamplingSpec {
     skin: f64,
 }
 
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum MethodName {
+    UmbrellaIntegration,
+    RestrainedMeanForce,
+    InstantaneousForce,
+}
+
+/// `[mean_force]`: which estimator writes `mean_forces.csv`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MeanForceSpec {
+    method: MethodName,
+    /// Finite-difference step of the instantaneous force's divergence term (length
+    /// units, default 1e-4).
+    step: Option<f64>,
+}
+
+impl MeanForceSpec {
+    fn method(&self) -> anyhow::Result<MeanForceMethod> {
+        Ok(match (self.method, self.step) {
+            (MethodName::UmbrellaIntegration, None) => MeanForceMethod::UmbrellaIntegration,
+            (MethodName::RestrainedMeanForce, None) => MeanForceMethod::RestrainedMeanForce,
+            (MethodName::InstantaneousForce, step) => MeanForceMethod::InstantaneousForce {
+                step: step.unwrap_or(1e-4),
+            },
+            (_, Some(_)) => {
+                bail!("[mean_force] `step` applies only to method = \"instantaneous_force\"")
+            }
+        })
+    }
+}
+
 /// Runs the subcommand.
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let text = fs::read_to_string(&args.config)
-        .with_context(|| format!("cannot read {}", args.config.display()))?;
-    let file: UmbrellaFile =
-        toml::from_str(&text).with_context(|| format!("in {}", args.config.display()))?;
-    let system = &file.system;
-    let n = system.positions.len();
-    let species = if system.species.is_empty() {
-        vec![0; n]
-    } else {
-        system.species.clone()
-    };
-    let cv = file
-        .cv
-        .build()
-        .with_context(|| format!("[cv] in {}", args.config.display()))?;
-    if file.windows.lower.len() != cv.dim() {
-        bail!(
-            "{}: [windows] has {} components but the CV `{}` has {}",
-            args.config.display(),
-            file.windows.lower.len(),
-            cv.name(),
-            cv.dim()
-        );
-    }
+    let file: UmbrellaFile = read_config(&args.config)?;
+    let setup = Setup::new(
+        &file.system,
+        &file.potential,
+        &file.cv,
+        file.walls.as_ref(),
+        &args.config,
+    )?;
+    let cv = setup.cv.clone();
+    setup.check_dim("windows", file.windows.lower.len(), &args.config)?;
     let centers = grid_centers(
         &file.windows.lower,
         &file.windows.upper,
         &file.windows.count,
-    )?;
-    let positions: Vec<Vec3> = system.positions.iter().map(|p| Vec3::from(*p)).collect();
-    // Validate the system once, before spawning windows.
-    State::new(
-        positions.clone(),
-        system.masses.clone(),
-        species.clone(),
-        system.simbox.clone(),
     )
-    .with_context(|| format!("[system] in {}", args.config.display()))?;
-    let lj = file.potential.lennard_jones.clone();
-    let build_system = |_: usize| -> thermograd_md::Result<(State, PotentialSum)> {
-        let state = State::new(
-            positions.clone(),
-            system.masses.clone(),
-            species.clone(),
-            system.simbox.clone(),
-        )?;
-        let mut potential = PotentialSum::new();
-        if let Some(lj) = &lj {
-            potential.push(Box::new(lj.build()?));
-        }
-        Ok((state, potential))
+    .with_context(|| format!("[windows] in {}", args.config.display()))?;
+    let method = match &file.mean_force {
+        None => MeanForceMethod::UmbrellaIntegration,
+        Some(spec) => spec
+            .method()
+            .with_context(|| format!("in {}", args.config.display()))?,
     };
     let config = UmbrellaConfig {
         centers,
         kappa: file.windows.kappa.clone(),
         thermostat: ThermostatConfig {
             dt: file.sampling.dt,
-            kt: system.kt,
+            kt: setup.kt,
             tau: file.sampling.tau,
             seed: file.sampling.seed,
         },
@@ -166,23 +151,37 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         },
         skin: file.sampling.skin,
         progress: !args.quiet,
+        mean_force: method,
     };
-    let run = run_umbrella(&config, cv.clone(), &build_system)?;
+    let run = run_umbrella(&config, cv.clone(), &|_| setup.instance())?;
 
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let dim = cv.dim();
+    let with_forces = !run.forces.is_empty();
     for (k, window) in run.windows.iter().enumerate() {
         let mut text = format!(
-            "# {} window {k}: center {:?}, kappa {:?}\n",
+            "# {} window {k}: center {:?}, kappa {:?}\n# columns: {}{}\n",
             cv.name(),
             window.center,
-            window.kappa
+            window.kappa,
+            (1..=dim)
+                .map(|c| format!("xi{c}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            if with_forces {
+                (1..=dim).map(|c| format!(" F{c}")).collect::<String>()
+            } else {
+                String::new()
+            }
         );
         for t in 0..window.series[0].len() {
-            let row: Vec<String> = (0..dim)
+            let mut row: Vec<String> = (0..dim)
                 .map(|c| format!("{:.10e}", window.series[c][t]))
                 .collect();
+            if with_forces {
+                row.extend((0..dim).map(|c| format!("{:.10e}", run.forces[k][c][t])));
+            }
             let _ = writeln!(text, "{}", row.join(" "));
         }
         write_atomic(&args.out.join(format!("window_{k:03}.dat")), &text)?;
@@ -224,9 +223,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         );
     }
     println!(
-        "wrote {} windows, mean_forces.csv (for `thermograd fes gpr`) and u_kn.txt + n_k.txt \
-         (for `thermograd estimate mbar`) to {}",
+        "wrote {} windows, mean_forces.csv ({:?}; for `thermograd fes gpr`) and u_kn.txt + \
+         n_k.txt (for `thermograd estimate mbar`) to {}",
         run.windows.len(),
+        run.method,
         args.out.display()
     );
     Ok(())
