@@ -3,7 +3,14 @@
 //! - `ci`: exactly what `.ci/run` runs: formatting check, clippy with warnings denied,
 //!   and the README's test command.
 //! - `slow`: the test suite with `THERMOGRAD_SLOW=1`, which enables heavy validation.
-//! - `bench`: the criterion benchmarks (the peer comparison will extend this).
+//! - `bench [--quick] [--reps N] [SUITE…]`: thermograd against its peers (LAMMPS,
+//!   OpenMM, JAX-MD, pymbar, scikit-learn, numpy), interleaved, with medians, ratios,
+//!   answer checks and a Markdown report in `<target>/bench-report.md` (see `bench.rs`).
+//!   `bench --criterion [ARGS…]` runs the criterion benchmarks instead.
+
+mod bench;
+mod json;
+mod suites;
 
 use std::process::{Command, ExitCode};
 
@@ -39,7 +46,10 @@ fn print_help() {
          tasks:\n  \
          ci     fmt --check, clippy -D warnings, and the test suite (what .ci/run runs)\n  \
          slow   the test suite with THERMOGRAD_SLOW=1 (heavy validation)\n  \
-         bench  criterion benchmarks; extra arguments are passed to `cargo bench`"
+         bench  [--quick] [--reps N] [SUITE...]: thermograd vs peers, interleaved, with\n         \
+         answer checks; suites md neighbors estimators gpr nn (default all);\n         \
+         report in target/bench-report.md\n  \
+         bench --criterion [ARGS...]: the criterion benchmarks (ARGS go to `cargo bench`)"
     );
 }
 
@@ -81,6 +91,13 @@ fn slow(rest: &[String]) -> Result<(), String> {
 }
 
 fn bench(rest: &[String]) -> Result<(), String> {
+    match rest.first().map(String::as_str) {
+        Some("--criterion") => criterion(&rest[1..]),
+        _ => bench::run(rest),
+    }
+}
+
+fn criterion(rest: &[String]) -> Result<(), String> {
     let mut args: Vec<&str> = vec!["bench", "--workspace"];
     if !rest.is_empty() {
         args.push("--");

@@ -74,6 +74,13 @@ fn main() {
         t_std - t_mean,
         t_fit + t_std - t_mean
     );
+    // Machine-readable, for `cargo xtask bench gpr`.
+    println!(
+        "RESULT {{\"n\": {n}, \"fit_s\": {t_fit:.4}, \"mean_s\": {:.4}, \"mean_std_s\": {:.4}, \"total_s\": {:.4}}}",
+        t_mean - t_fit,
+        t_std - t_mean,
+        t_fit + t_std - t_mean
+    );
     if chol_n > 0 {
         let m = chol_n;
         let mut r = ChaCha8Rng::seed_from_u64(0);

@@ -79,7 +79,11 @@ pub(crate) fn cross_block(
     for a in 0..d {
         r[a] = xi[a] - x[a];
     }
-    kernel.eval(r, false, e);
+    match target {
+        // Values need no Hessian (the common case: means and variances of A).
+        Target::Value => kernel.eval_value_grad(r, e),
+        Target::Grad(_) => kernel.eval(r, false, e),
+    }
     match (is_grad, target) {
         // cov(∂_a f(x_i), f(x)) = ∂k/∂x_i,a = ∇_a k(r)
         (true, Target::Value) => col.copy_from_slice(&e.grad),
@@ -290,10 +294,22 @@ pub(crate) fn factor_with_jitter(
     }
 }
 
-/// Batch size (prediction columns per solve) so that a batch of cross-covariances
-/// stays near 128 MiB.
-pub(crate) fn batch_size(n_rows: usize) -> usize {
-    ((1usize << 24) / n_rows.max(1)).clamp(32, 4096)
+/// How the batched posterior splits `m` prediction points into column blocks: returns
+/// `(columns per block, whether each block's solve should itself run in parallel)`.
+///
+/// A block of cross-covariances (`n_rows × cols` f64) is kept near 64 MiB, and at most
+/// 1024 columns: past a few hundred right-hand sides a triangular solve already runs at
+/// matrix-multiply speed. Blocks are processed in parallel, each with a sequential
+/// solve, which avoids synchronising the threads inside every multiply of the
+/// recursive triangular solve; with fewer blocks than threads (few points) the solve
+/// of each block is parallel instead.
+pub(crate) fn block_plan(n_rows: usize, m: usize, threads: usize) -> (usize, bool) {
+    let threads = threads.max(1);
+    let max_cols = ((1usize << 23) / n_rows.max(1)).clamp(16, 1024);
+    let n_blocks = m.div_ceil(max_cols).max(threads.min(m)).max(1);
+    // Rounding down keeps at least `n_blocks` blocks (the last one may be short).
+    let cols = (m / n_blocks).max(1);
+    (cols, m.div_ceil(cols) < threads)
 }
 
 /// An exact GP posterior conditioned on gradient (and optionally value) observations
@@ -432,42 +448,81 @@ impl GaussianProcess {
         Ok(points.len() / d)
     }
 
-    /// Cross-covariances of all observation rows with `target` at each of `points`
-    /// (column-major `N × m`).
-    fn cross(&self, points: &[f64], target: Target) -> Vec<f64> {
+    /// Cross-covariances of all observation rows with `target` at each of `points`,
+    /// written to `out` (column-major `N × m`, one column per point). Sequential: the
+    /// callers parallelise over blocks of points.
+    fn cross_into(&self, points: &[f64], target: Target, out: &mut [f64]) {
         let d = self.dim();
         let n = self.obs.n_rows();
         let ng = self.obs.n_gradients();
         let nb = ng + self.obs.n_values();
-        let p = self.kernel.n_params();
+        debug_assert_eq!(out.len(), n * (points.len() / d));
+        let mut e = KernelEval::new(d, self.kernel.n_params());
+        let mut r = vec![0.0; d];
+        for (col, x) in out.chunks_mut(n).zip(points.chunks(d)) {
+            for b in 0..nb {
+                let is_grad = b < ng;
+                let (off, len) = if is_grad {
+                    (b * d, d)
+                } else {
+                    (ng * d + b - ng, 1)
+                };
+                cross_block(
+                    self.kernel.as_ref(),
+                    obs_point(&self.obs, b),
+                    is_grad,
+                    x,
+                    target,
+                    &mut r,
+                    &mut e,
+                    &mut col[off..off + len],
+                );
+            }
+        }
+    }
+
+    /// The batched posterior: `points` are split into column blocks ([`block_plan`]),
+    /// processed in parallel on rayon's pool. Each block builds its cross-covariances
+    /// `K*` (`N × c`), takes the posterior means `off + K*ᵀα`, overwrites `K*` with
+    /// `W = L⁻¹K*` in one faer triangular solve with all `c` columns as right-hand sides,
+    /// and maps every point with `f(x, mean, w)`. Nothing of size `N × m` is ever held,
+    /// and only the diagonal of the posterior covariance (`k** − ‖w‖²`) is needed by the
+    /// callers.
+    fn map_solved<T: Send>(
+        &self,
+        points: &[f64],
+        target: Target,
+        off: f64,
+        f: impl Fn(&[f64], f64, &[f64]) -> T + Sync,
+    ) -> Vec<T> {
+        let d = self.dim();
+        let n = self.obs.n_rows();
         let m = points.len() / d;
-        let mut out = vec![0.0; n * m];
-        out.par_chunks_mut(n).enumerate().for_each_init(
-            || (KernelEval::new(d, p), vec![0.0; d]),
-            |(e, r), (t, col)| {
-                let x = &points[t * d..(t + 1) * d];
-                for b in 0..nb {
-                    let is_grad = b < ng;
-                    let (off, len) = if is_grad {
-                        (b * d, d)
-                    } else {
-                        (ng * d + b - ng, 1)
-                    };
-                    let xi = obs_point(&self.obs, b);
-                    cross_block(
-                        self.kernel.as_ref(),
-                        xi,
-                        is_grad,
-                        x,
-                        target,
-                        r,
-                        e,
-                        &mut col[off..off + len],
-                    );
-                }
-            },
-        );
-        out
+        let (cols, inner_par) = block_plan(n, m, rayon::current_num_threads());
+        let par = if inner_par {
+            crate::linalg::par()
+        } else {
+            faer::Par::Seq
+        };
+        points
+            .par_chunks(cols * d)
+            .flat_map_iter(|chunk| {
+                let c = chunk.len() / d;
+                let mut ks = vec![0.0; n * c];
+                self.cross_into(chunk, target, &mut ks);
+                let means: Vec<f64> = ks
+                    .chunks(n)
+                    .map(|k| off + k.iter().zip(&self.alpha).map(|(a, b)| a * b).sum::<f64>())
+                    .collect();
+                self.chol.solve_lower_block(&mut ks, c, par);
+                chunk
+                    .chunks(d)
+                    .zip(means)
+                    .zip(ks.chunks(n))
+                    .map(|((x, mu), w)| f(x, mu, w))
+                    .collect::<Vec<T>>()
+            })
+            .collect()
     }
 
     fn prior_var(&self, target: Target) -> f64 {
@@ -523,13 +578,6 @@ impl GaussianProcess {
 
     /// Posterior mean (and, if `with_var`, variance) of `target` at `points`.
     fn posterior(&self, points: &[f64], target: Target, with_var: bool) -> (Vec<f64>, Vec<f64>) {
-        let d = self.dim();
-        let n = self.obs.n_rows();
-        let m = points.len() / d;
-        let bs = batch_size(n);
-        let mut mean = Vec::with_capacity(m);
-        let mut var = Vec::with_capacity(if with_var { m } else { 0 });
-        let prior = self.prior_var(target);
         let off = if target == Target::Value {
             self.offset
         } else {
@@ -537,24 +585,14 @@ impl GaussianProcess {
         };
         if !with_var {
             // Mean only: accumulate k*ᵀα on the fly, without storing cross-covariances.
-            return (self.mean_only(points, target, off), var);
+            return (self.mean_only(points, target, off), Vec::new());
         }
-        for chunk in points.chunks(bs * d) {
-            let mut ks = self.cross(chunk, target);
-            mean.par_extend(
-                ks.par_chunks(n)
-                    .map(|c| off + c.iter().zip(&self.alpha).map(|(a, b)| a * b).sum::<f64>()),
-            );
-            if with_var {
-                let k = chunk.len() / d;
-                self.chol.solve_lower_in_place(&mut ks, k);
-                var.par_extend(
-                    ks.par_chunks(n)
-                        .map(|c| (prior - c.iter().map(|v| v * v).sum::<f64>()).max(0.0)),
-                );
-            }
-        }
-        (mean, var)
+        let prior = self.prior_var(target);
+        self.map_solved(points, target, off, |_, mu, w| {
+            (mu, (prior - w.iter().map(|v| v * v).sum::<f64>()).max(0.0))
+        })
+        .into_iter()
+        .unzip()
     }
 
     /// Posterior mean of `A` at `points` (`m×d` row-major), energy units.
@@ -610,36 +648,190 @@ impl crate::posterior::Engine for GaussianProcess {
         self.posterior(points, Target::Value, false).0
     }
     fn reference(&self, x0: &[f64]) -> Vec<f64> {
-        let mut v0 = self.cross(x0, Target::Value);
+        let mut v0 = vec![0.0; self.obs.n_rows()];
+        self.cross_into(x0, Target::Value, &mut v0);
         self.chol.solve_lower_in_place(&mut v0, 1);
         v0
     }
     fn var_cov(&self, points: &[f64], x0: &[f64], v0: &[f64]) -> (Vec<f64>, Vec<f64>) {
-        let d = self.dim();
-        let n = self.obs.n_rows();
         let prior = self.prior_var(Target::Value);
-        let m = points.len() / d;
-        let mut var = Vec::with_capacity(m);
-        let mut cov = Vec::with_capacity(m);
-        let bs = batch_size(n);
-        for chunk in points.chunks(bs * d) {
-            let k = chunk.len() / d;
-            let mut ks = self.cross(chunk, Target::Value);
-            self.chol.solve_lower_in_place(&mut ks, k);
-            let res: Vec<(f64, f64)> = ks
-                .par_chunks(n)
-                .zip(chunk.par_chunks(d))
-                .map(|(c, x)| {
-                    let vv = c.iter().map(|v| v * v).sum::<f64>();
-                    let v0v = c.iter().zip(v0).map(|(a, b)| a * b).sum::<f64>();
-                    (prior - vv, self.kernel.value(x, x0) - v0v)
-                })
-                .collect();
-            for (a, b) in res {
-                var.push(a);
-                cov.push(b);
+        self.map_solved(points, Target::Value, 0.0, |x, _, w| {
+            let (vv, v0v) = w
+                .iter()
+                .zip(v0)
+                .fold((0.0, 0.0), |(s, t), (a, b)| (s + a * a, t + a * b));
+            let k0 = self.kernel.value(x, x0);
+            (prior - vv, k0 - v0v)
+        })
+        .into_iter()
+        .unzip()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::GradientNoise;
+    use crate::kernel::{Matern52, SquaredExponential};
+    use crate::posterior::Engine;
+
+    /// 2-D data with every kind of row: gradients with isotropic, diagonal and full noise,
+    /// and values, on a smooth surface `A = sin(x) cos(y) + x²/4`.
+    fn data() -> Observations {
+        let mut obs = Observations::new(2).unwrap();
+        for i in 0..45 {
+            // A low-discrepancy (golden-ratio) cover of [-1.5, 1.5]².
+            let x = -1.5 + 3.0 * ((i as f64 * 0.618_033_988_75) % 1.0);
+            let y = -1.5 + 3.0 * ((i as f64 * 0.754_877_666_25) % 1.0);
+            let g = [x.cos() * y.cos() + 0.5 * x, -x.sin() * y.sin()];
+            let full = [0.02, 0.005, 0.005, 0.03];
+            let noise = match i % 3 {
+                0 => GradientNoise::Isotropic(0.01),
+                1 => GradientNoise::Diagonal(&[0.01, 0.04]),
+                _ => GradientNoise::Full(&full),
+            };
+            obs.push_gradient(&[x, y], &g, noise).unwrap();
+        }
+        for i in 0..4 {
+            let (x, y) = (-1.0 + 0.6 * i as f64, 0.3 - 0.2 * i as f64);
+            obs.push_value(&[x, y], x.sin() * y.cos() + 0.25 * x * x, 1e-3)
+                .unwrap();
+        }
+        obs
+    }
+
+    fn gps() -> Vec<GaussianProcess> {
+        let kernels: Vec<Box<dyn Kernel>> = vec![
+            Box::new(SquaredExponential::new(2.0, &[0.8, 0.6]).unwrap()),
+            Box::new(Matern52::new(1.5, &[0.9, 0.7]).unwrap()),
+        ];
+        kernels
+            .into_iter()
+            .map(|k| GaussianProcess::fit(k, data(), &GpConfig::default()).unwrap())
+            .collect()
+    }
+
+    /// 11 × 9 points: one block under a 1-thread pool, several (of unequal sizes) under
+    /// 2 and 3 threads.
+    fn points() -> Vec<f64> {
+        Grid::parse("-2:2:11,-1.7:1.9:9").unwrap().points()
+    }
+
+    /// One point at a time: its own cross-covariance column, its own triangular solve.
+    fn per_point(gp: &GaussianProcess, x: &[f64], target: Target) -> (f64, f64, Vec<f64>) {
+        let mut k = vec![0.0; gp.obs.n_rows()];
+        gp.cross_into(x, target, &mut k);
+        let off = if target == Target::Value {
+            gp.offset
+        } else {
+            0.0
+        };
+        let mean = off + k.iter().zip(&gp.alpha).map(|(a, b)| a * b).sum::<f64>();
+        gp.chol.solve_lower_in_place(&mut k, 1);
+        let var = gp.prior_var(target) - k.iter().map(|v| v * v).sum::<f64>();
+        (mean, var, k)
+    }
+
+    /// `a` equals `b` to `tol` relative, where values below 1e-4 of the prior variance
+    /// `scale` count as 1e-4 · `scale`: those come from cancellation between terms of the
+    /// size of the prior, whose rounding is all that can differ.
+    fn close(a: f64, b: f64, tol: f64, scale: f64) -> bool {
+        (a - b).abs() <= tol * b.abs().max(1e-4 * scale)
+    }
+
+    #[test]
+    fn block_plan_covers_every_point() {
+        for &(n, threads) in &[(1, 1), (10, 2), (4000, 2), (10_000, 2), (20_000, 16)] {
+            for m in [1, 2, 3, 17, 1000, 10_000, 10_001] {
+                let (cols, inner_par) = block_plan(n, m, threads);
+                let blocks = m.div_ceil(cols);
+                assert!((1..=1024).contains(&cols), "{n} {m} {threads}: {cols}");
+                assert!(n * cols <= (1 << 23) || cols <= 16, "{n} {m}: {cols}");
+                assert_eq!(inner_par, blocks < threads, "{n} {m} {threads}");
+                // Enough blocks to keep every thread busy when there are enough points.
+                assert!(blocks >= threads.min(m), "{n} {m} {threads}: {blocks}");
             }
         }
-        (var, cov)
+    }
+
+    #[test]
+    fn batched_variance_equals_per_point_solves() {
+        let pts = points();
+        for gp in gps() {
+            let s0 = gp.prior_var(Target::Value);
+            let s1 = gp
+                .prior_var(Target::Grad(0))
+                .max(gp.prior_var(Target::Grad(1)));
+            let reference: Vec<_> = pts
+                .chunks(2)
+                .map(|x| per_point(&gp, x, Target::Value))
+                .collect();
+            // Different pool sizes change the blocks and whether each solve is parallel.
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let pred = pool.install(|| gp.predict(&pts)).unwrap();
+                for (t, (mu, var, _)) in reference.iter().enumerate() {
+                    assert!(*var > 0.0);
+                    assert!(close(pred.mean[t], *mu, 1e-10, s0.sqrt()), "{threads}: {t}");
+                    assert!(
+                        close(pred.std[t].powi(2), *var, 1e-10, s0),
+                        "{threads}: {t}"
+                    );
+                }
+                // The grid path: variances and covariances with a reference point.
+                let x0 = &pts[2 * 40..2 * 41];
+                let v0 = gp.reference(x0);
+                let (var, cov) = pool.install(|| gp.var_cov(&pts, x0, &v0));
+                for (t, (_, vref, w)) in reference.iter().enumerate() {
+                    let cref = gp.kernel.value(&pts[2 * t..2 * t + 2], x0)
+                        - w.iter().zip(&v0).map(|(a, b)| a * b).sum::<f64>();
+                    assert!(close(var[t], *vref, 1e-10, s0), "{threads}: {t}");
+                    assert!(close(cov[t], cref, 1e-10, s0), "{threads}: {t}");
+                }
+                // A single point: fewer blocks than threads, so the solve itself is parallel.
+                let one = pool.install(|| gp.predict(&pts[2 * 57..2 * 58])).unwrap();
+                assert!(close(one.mean[0], reference[57].0, 1e-10, s0.sqrt()));
+                assert!(close(one.std[0].powi(2), reference[57].1, 1e-10, s0));
+                let grad = pool.install(|| gp.predict_gradient(&pts)).unwrap();
+                for (t, x) in pts.chunks(2).enumerate() {
+                    for c in 0..2 {
+                        let (mu, var, _) = per_point(&gp, x, Target::Grad(c));
+                        assert!(close(grad.mean[2 * t + c], mu, 1e-10, s1.sqrt()), "{t} {c}");
+                        assert!(
+                            close(grad.std[2 * t + c].powi(2), var, 1e-10, s1),
+                            "{t} {c}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn variance_matches_explicit_inverse() {
+        // An independent route to k** − kᵀK⁻¹k: the explicit inverse from faer, no
+        // triangular solve involved.
+        let pts = points();
+        for gp in gps() {
+            let n = gp.obs.n_rows();
+            let inv = gp.chol.inverse();
+            let pred = gp.predict(&pts).unwrap();
+            let prior = gp.prior_var(Target::Value);
+            for (t, x) in pts.chunks(2).enumerate() {
+                let mut k = vec![0.0; n];
+                gp.cross_into(x, Target::Value, &mut k);
+                let mut q = 0.0;
+                for j in 0..n {
+                    for i in 0..n {
+                        q += k[i] * inv[j * n + i] * k[j];
+                    }
+                }
+                let var = prior - q;
+                assert!((pred.std[t].powi(2) - var).abs() <= 1e-8 * prior, "{t}");
+            }
+        }
     }
 }

@@ -146,6 +146,13 @@ pub trait Kernel: Send + Sync + fmt::Debug {
     /// derivatives with respect to each log-hyperparameter. `out` was made by
     /// [`KernelEval::new`] with `r.len()` and [`Kernel::n_params`].
     fn eval(&self, r: &[f64], param_derivs: bool, out: &mut KernelEval);
+    /// Fills `out.value` and `out.grad` (`k(r)` and `∇_r k`; the other fields of `out`
+    /// may or may not be written): all that predicting values of `A` needs, evaluated
+    /// once per observation and prediction point. The default calls [`Kernel::eval`];
+    /// implementations may skip the Hessian, with identical results.
+    fn eval_value_grad(&self, r: &[f64], out: &mut KernelEval) {
+        self.eval(r, false, out);
+    }
     /// A boxed copy (kernels are used as `Box<dyn Kernel>`).
     fn boxed_clone(&self) -> Box<dyn Kernel>;
 
@@ -363,6 +370,29 @@ fn radial_eval(
     }
 }
 
+/// [`radial_eval`] for `k` and `∇_r k` only, with the same arithmetic (so the same
+/// bits); `f` gives `F(q)` and `F'(q)`.
+#[inline]
+fn radial_value_grad(
+    sigma2: f64,
+    inv_l2: &[f64],
+    r: &[f64],
+    f: impl Fn(f64) -> [f64; 2],
+    out: &mut KernelEval,
+) {
+    let d = r.len();
+    debug_assert_eq!(inv_l2.len(), d);
+    let mut q = 0.0;
+    for a in 0..d {
+        q += r[a] * (r[a] * inv_l2[a]);
+    }
+    let [f0, f1] = f(q);
+    out.value = sigma2 * f0;
+    for a in 0..d {
+        out.grad[a] = 2.0 * sigma2 * f1 * (r[a] * inv_l2[a]);
+    }
+}
+
 /// Squared-exponential kernel with one length scale per dimension (ARD):
 /// `k(r) = σ² exp(−½ Σ_a r_a²/ℓ_a²)`.
 ///
@@ -438,6 +468,18 @@ impl Kernel for SquaredExponential {
             |q| {
                 let f = (-0.5 * q).exp();
                 [f, -0.5 * f, 0.25 * f, -0.125 * f]
+            },
+            out,
+        );
+    }
+    fn eval_value_grad(&self, r: &[f64], out: &mut KernelEval) {
+        radial_value_grad(
+            self.log_variance.exp(),
+            &self.inv_l2,
+            r,
+            |q| {
+                let f = (-0.5 * q).exp();
+                [f, -0.5 * f]
             },
             out,
         );
@@ -520,6 +562,22 @@ impl Kernel for Matern52 {
                     0.0
                 };
                 [f0, f1, f2, f3]
+            },
+            out,
+        );
+    }
+    fn eval_value_grad(&self, r: &[f64], out: &mut KernelEval) {
+        let s5 = 5f64.sqrt();
+        radial_value_grad(
+            self.log_variance.exp(),
+            &self.inv_l2,
+            r,
+            |q| {
+                let rho = q.sqrt();
+                let e = (-s5 * rho).exp();
+                let f0 = (1.0 + s5 * rho + 5.0 * q / 3.0) * e;
+                let f1 = -5.0 / 6.0 * (1.0 + s5 * rho) * e;
+                [f0, f1]
             },
             out,
         );
@@ -822,6 +880,20 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn value_grad_path_equals_full_evaluation() {
+        for k in kernels() {
+            for r in [[0.3, -0.7], [1.1, 0.2], [0.0, 0.0], [-2.5, 3.1]] {
+                let mut full = KernelEval::new(2, k.n_params());
+                k.eval(&r, false, &mut full);
+                let mut fast = KernelEval::new(2, k.n_params());
+                k.eval_value_grad(&r, &mut fast);
+                assert_eq!(fast.value, full.value, "{k:?} {r:?}");
+                assert_eq!(fast.grad, full.grad, "{k:?} {r:?}");
             }
         }
     }

@@ -74,9 +74,15 @@ impl Cholesky {
 
     /// Overwrites the column-major `n×k` block `rhs` with `L⁻¹ rhs`.
     pub fn solve_lower_in_place(&self, rhs: &mut [f64], k: usize) {
+        self.solve_lower_block(rhs, k, par());
+    }
+
+    /// [`Cholesky::solve_lower_in_place`] with explicit parallelism: `Par::Seq` when the
+    /// caller already runs several blocks in parallel.
+    pub(crate) fn solve_lower_block(&self, rhs: &mut [f64], k: usize, par: Par) {
         assert_eq!(rhs.len(), self.n * k);
         let b = MatMut::from_column_major_slice_mut(rhs, self.n, k);
-        faer::linalg::triangular_solve::solve_lower_triangular_in_place(self.l_ref(), b, par());
+        faer::linalg::triangular_solve::solve_lower_triangular_in_place(self.l_ref(), b, par);
     }
 
     /// Overwrites the column-major `n×k` block `rhs` with `L⁻ᵀ rhs`.

@@ -47,6 +47,14 @@ pub enum MdError {
         /// The energy that was computed.
         energy: f64,
     },
+    /// A running simulation became unphysical; `cause` says how.
+    #[error("simulation stopped at step {step}: {cause}")]
+    Fault {
+        /// The step at which the fault was detected.
+        step: u64,
+        /// What went wrong.
+        cause: Fault,
+    },
     /// A position or velocity is NaN or infinite.
     #[error("{what} of atom {atom} is not finite")]
     NonFinite {
@@ -96,6 +104,14 @@ pub enum MdError {
         path: PathBuf,
         /// What was wrong.
         reason: String,
+    },
+    /// A valid checkpoint of a different system than the simulation resuming from it.
+    #[error("checkpoint {path} is of a different system: {what}")]
+    CheckpointMismatch {
+        /// The file.
+        path: PathBuf,
+        /// What differs.
+        what: String,
     },
     /// Saved integrator state could not be decoded.
     #[error("cannot decode the saved state of {what}: {reason}")]
@@ -166,6 +182,43 @@ pub enum MdError {
         distance: f64,
         /// Half the shortest lattice vector (length units).
         max: f64,
+    },
+}
+
+/// The physical faults a running simulation detects (see
+/// [`crate::FaultChecks`]); carried by [`MdError::Fault`] with the step.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Two atoms (or an atom and a periodic image) came closer than allowed.
+    #[error("atoms {i} and {j} overlap (distance {distance:.3e} < {min_distance:.3e})")]
+    Overlap {
+        /// First atom.
+        i: usize,
+        /// Second atom.
+        j: usize,
+        /// Their distance (length units).
+        distance: f64,
+        /// The smallest distance allowed (length units).
+        min_distance: f64,
+    },
+    /// The instantaneous temperature ran away.
+    #[error("temperature exploded: kT = {kt:.4e} > {max_kt:.4e} (time step too large, or overlapping atoms?)")]
+    TemperatureExploded {
+        /// Instantaneous `kT` (energy units).
+        kt: f64,
+        /// The largest `kT` allowed (energy units).
+        max_kt: f64,
+    },
+    /// The box shrank (or grew) out of control under the barostat.
+    #[error("the box collapsed: volume {volume:.4e} (limit {limit:.4e}); {reason}")]
+    BoxCollapsed {
+        /// The volume reached (length³).
+        volume: f64,
+        /// The bound it crossed (length³).
+        limit: f64,
+        /// Which bound.
+        reason: &'static str,
     },
 }
 

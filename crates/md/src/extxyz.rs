@@ -32,8 +32,8 @@ pub struct SpeciesTable {
 }
 
 impl SpeciesTable {
-    /// A table with `names[s]` the name of species `s`. Names must be non-empty, unique
-    /// and free of whitespace.
+    /// A table with `names[s]` the name of species `s`. Names must be non-empty, unique,
+    /// not numbers and free of whitespace.
     pub fn new(names: Vec<String>) -> Result<Self> {
         let mut table = SpeciesTable::default();
         for name in names {
@@ -61,11 +61,15 @@ impl SpeciesTable {
 
     /// The index of `name`, adding it if new.
     pub fn insert(&mut self, name: &str) -> Result<u32> {
-        if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c == '"') {
+        // A number would read back as a misplaced column, so it is not a name.
+        if name.is_empty()
+            || name.chars().any(|c| c.is_whitespace() || c == '"')
+            || name.parse::<f64>().is_ok()
+        {
             return Err(MdError::InvalidParameter {
                 name: "species name",
                 value: self.names.len() as f64,
-                reason: "must be non-empty, without whitespace or quotes",
+                reason: "must be non-empty, not a number, without whitespace or quotes",
             });
         }
         Ok(match self.index(name) {
@@ -265,16 +269,29 @@ pub fn parse_extxyz(
         // Atom count (blank lines between frames are tolerated).
         let (count_line, count) = loop {
             match lines.next().transpose()? {
+                None if frames.is_empty() => {
+                    return Err(err(1, "no frames: the file is empty".into()))
+                }
                 None => return Ok(frames),
                 Some((_, l)) if l.trim().is_empty() => {}
                 Some((k, l)) => break (k, l),
             }
         };
         let n: usize = count.trim().parse().map_err(|_| {
-            err(
-                count_line,
-                format!("expected an atom count, found `{}`", count.trim()),
-            )
+            let found = count.trim();
+            let reason = match frames.last() {
+                // An atom line where a count belongs: the previous frame has more atom
+                // lines than its count says.
+                Some(prev) if found.split_whitespace().count() > 1 => format!(
+                    "expected the atom count of frame {}, found `{found}`: frame {} \
+                     declares {} atoms but has more atom lines",
+                    frames.len() + 1,
+                    frames.len(),
+                    prev.positions.len()
+                ),
+                _ => format!("expected an atom count, found `{found}`"),
+            };
+            err(count_line, reason)
         })?;
         let (comment_line, comment) = lines
             .next()
@@ -308,9 +325,17 @@ pub fn parse_extxyz(
                     ),
                 ));
             }
-            let s = species
-                .insert(fields[header.species])
-                .map_err(|e| err(k, e.to_string()))?;
+            let name = fields[header.species];
+            if name.parse::<f64>().is_ok() {
+                return Err(err(
+                    k,
+                    format!(
+                        "species `{name}` is a number, not a name (is the species column \
+                         in the place Properties says?)"
+                    ),
+                ));
+            }
+            let s = species.insert(name).map_err(|e| err(k, e.to_string()))?;
             frame.species.push(s);
             let vec3 = |start: usize, what: &str| -> Result<Vec3> {
                 let mut v = Vec3::zeros();
@@ -426,7 +451,16 @@ fn parse_header(line: &str) -> std::result::Result<Header, String> {
                 .split_whitespace()
                 .map(|t| t.parse::<f64>())
                 .collect::<std::result::Result<_, _>>()
-                .map_err(|_| format!("Lattice `{v}` is not nine numbers"))?;
+                .map_err(|_| {
+                    // `key=` inside the value: its closing quote is missing, so the
+                    // value ran into the next quoted pair.
+                    let hint = if v.contains('=') {
+                        " (missing closing quote?)"
+                    } else {
+                        ""
+                    };
+                    format!("Lattice `{v}` is not nine numbers{hint}")
+                })?;
             if x.len() != 9 || x.iter().any(|x| !x.is_finite()) {
                 return Err(format!("Lattice `{v}` is not nine finite numbers"));
             }

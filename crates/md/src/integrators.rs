@@ -636,6 +636,21 @@ impl Integrator for StochasticCellRescaling {
         let xi: f64 = StandardNormal.sample(&mut self.rng);
         let d_eps = -(compressibility / tau) * (pressure - p_int - kt / volume) * dt
             + (2.0 * kt * compressibility * dt / (volume * tau)).sqrt() * xi;
+        // A physical barostat step changes the volume by a tiny fraction; a factor of two
+        // means the pressure ran away (overlapping atoms, a far too large β_T/τ_p) and the
+        // box is collapsing or exploding.
+        if !(d_eps.is_finite() && d_eps.abs() <= std::f64::consts::LN_2) {
+            let limit = if d_eps < 0.0 { 0.5 } else { 2.0 } * volume;
+            return Err(MdError::Fault {
+                step: state.step,
+                cause: crate::Fault::BoxCollapsed {
+                    volume: volume * d_eps.exp(),
+                    limit,
+                    reason:
+                        "the barostat changed the volume by more than a factor of 2 in one step",
+                },
+            });
+        }
         let mu = (d_eps / 3.0).exp();
         state.simbox = state.simbox.scaled(mu)?;
         for x in &mut state.positions {

@@ -69,7 +69,7 @@ pub use bonded::{
     Angle, Bond, BondedPrior, CosineTerm, Dihedral, HarmonicRestraints, Restraint, Topology,
 };
 pub use coulomb::{erfc, DampedShiftedForce, DsfConfig, Ewald, EwaldConfig};
-pub use error::{MdError, Result};
+pub use error::{Fault, MdError, Result};
 pub use extxyz::{parse_extxyz, read_extxyz, ExtxyzWriter, Frame, SpeciesTable};
 pub use fire::{Fire, FireConfig, Minimization};
 pub use forcefield::ForceField;
@@ -88,7 +88,7 @@ pub use pairs::{
     SoftSphereParams, SpeciesPair, TabulatedPair, TabulatedPairConfig, Wca, WcaConfig,
 };
 pub use potential::{Configuration, Evaluation, Potential, PotentialSum};
-pub use sim::{Observer, RunConfig, Sample, SampleRecorder, Simulation};
+pub use sim::{FaultChecks, Observer, RunConfig, Sample, SampleRecorder, Simulation};
 pub use state::{degrees_of_freedom, fcc_lattice, pressure, pressure_tensor, temperature, State};
 
 pub use thermograd_geometry::{Mat3, SimBox, Vec3};

@@ -20,6 +20,41 @@ pub struct Simulation {
     forcefield: ForceField,
     integrator: Box<dyn Integrator>,
     eval: Evaluation,
+    checks: FaultChecks,
+}
+
+/// Physical sanity checks run during a simulation; a violation stops it with
+/// [`MdError::Fault`] naming the step and the cause. All are off by default (a
+/// non-finite energy is always an error, [`MdError::NonFiniteEnergy`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultChecks {
+    /// Stop when two atoms come closer than this (length units).
+    pub min_distance: Option<f64>,
+    /// Stop when the instantaneous `kT` exceeds this (energy units).
+    pub max_kt: Option<f64>,
+    /// Stop when the box volume falls below this (length³), e.g. under a barostat.
+    pub min_volume: Option<f64>,
+    /// Stop when the box volume rises above this (length³).
+    pub max_volume: Option<f64>,
+    /// Run the checks every this many steps (0 is taken as 1). The distance check
+    /// costs about one neighbor search.
+    pub every: u64,
+}
+
+impl FaultChecks {
+    fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("min_distance", self.min_distance),
+            ("max_kt", self.max_kt),
+            ("min_volume", self.min_volume),
+            ("max_volume", self.max_volume),
+        ] {
+            if let Some(v) = v {
+                crate::error::check_positive(name, v)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Instantaneous observables of one step.
@@ -96,7 +131,18 @@ struct Checkpoint {
 }
 
 const MAGIC: [u8; 8] = *b"TGMDCKPT";
-const VERSION: u32 = 1;
+/// Version 2 appends an FNV-1a 64 checksum of the encoded checkpoint, so that a flipped
+/// bit is an error rather than a silently different state.
+const VERSION: u32 = 2;
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
 
 impl Simulation {
     /// Validates the state and evaluates the initial forces.
@@ -113,7 +159,69 @@ impl Simulation {
             forcefield,
             integrator,
             eval,
+            checks: FaultChecks::default(),
         })
+    }
+
+    /// Turns on the physical checks `checks` and runs them once on the current state.
+    pub fn with_fault_checks(mut self, checks: FaultChecks) -> Result<Self> {
+        checks.validate()?;
+        self.checks = checks;
+        self.check_faults()?;
+        Ok(self)
+    }
+
+    /// The physical checks in force.
+    pub fn fault_checks(&self) -> &FaultChecks {
+        &self.checks
+    }
+
+    /// Runs the checks of [`FaultChecks`] on the current state.
+    pub fn check_faults(&self) -> Result<()> {
+        let step = self.state.step;
+        let fault = |cause| MdError::Fault { step, cause };
+        let c = &self.checks;
+        if let Some(max_kt) = c.max_kt {
+            let kt = temperature(self.state.kinetic_energy(), self.degrees_of_freedom());
+            if kt.is_nan() || kt > max_kt {
+                return Err(fault(crate::Fault::TemperatureExploded { kt, max_kt }));
+            }
+        }
+        if let Some(v) = self.state.simbox.volume() {
+            if let Some(limit) = c.min_volume.filter(|&l| v.is_nan() || v < l) {
+                return Err(fault(crate::Fault::BoxCollapsed {
+                    volume: v,
+                    limit,
+                    reason: "below the smallest volume allowed",
+                }));
+            }
+            if let Some(limit) = c.max_volume.filter(|&l| v.is_nan() || v > l) {
+                return Err(fault(crate::Fault::BoxCollapsed {
+                    volume: v,
+                    limit,
+                    reason: "above the largest volume allowed",
+                }));
+            }
+        }
+        if let Some(min_distance) = c.min_distance {
+            match ForceField::check_overlaps(&self.state, min_distance) {
+                Err(MdError::AtomsOverlap {
+                    i,
+                    j,
+                    distance,
+                    min_distance,
+                }) => {
+                    return Err(fault(crate::Fault::Overlap {
+                        i,
+                        j,
+                        distance,
+                        min_distance,
+                    }))
+                }
+                other => other?,
+            }
+        }
+        Ok(())
     }
 
     /// The current state.
@@ -141,10 +249,14 @@ impl Simulation {
         dof_for(&self.state, self.integrator.as_ref())
     }
 
-    /// One step.
+    /// One step, then the [`FaultChecks`] when due.
     pub fn step(&mut self) -> Result<()> {
         self.integrator
-            .step(&mut self.state, &mut self.forcefield, &mut self.eval)
+            .step(&mut self.state, &mut self.forcefield, &mut self.eval)?;
+        if self.state.step % self.checks.every.max(1) == 0 {
+            self.check_faults()?;
+        }
+        Ok(())
     }
 
     /// `steps` steps.
@@ -243,12 +355,14 @@ impl Simulation {
             path: tmp.clone(),
             source,
         };
-        let file = File::create(&tmp).map_err(io)?;
-        let mut writer = BufWriter::new(file);
-        bincode::serialize_into(&mut writer, &checkpoint).map_err(|e| MdError::Io {
+        let bytes = bincode::serialize(&checkpoint).map_err(|e| MdError::Io {
             path: tmp.clone(),
             source: std::io::Error::other(e.to_string()),
         })?;
+        let file = File::create(&tmp).map_err(io)?;
+        let mut writer = BufWriter::new(file);
+        writer.write_all(&bytes).map_err(io)?;
+        writer.write_all(&fnv1a(&bytes).to_le_bytes()).map_err(io)?;
         writer.flush().map_err(io)?;
         writer.get_ref().sync_all().map_err(io)?;
         drop(writer);
@@ -260,6 +374,8 @@ impl Simulation {
 
     /// Restores state, integrator state and neighbor list from a checkpoint written by
     /// [`Simulation::save_checkpoint`] for the same kind of integrator and force field.
+    /// A checkpoint of another system (atom count, species, masses, periodicity) is
+    /// [`MdError::CheckpointMismatch`]; a damaged one is [`MdError::CorruptCheckpoint`].
     /// With the same thread count, continuing reproduces the uninterrupted run bit for
     /// bit.
     pub fn load_checkpoint(&mut self, path: impl AsRef<Path>) -> Result<()> {
@@ -275,13 +391,26 @@ impl Simulation {
         if bytes.len() < 8 || bytes[..8] != MAGIC {
             return Err(corrupt("not a thermograd MD checkpoint".into()));
         }
-        let c: Checkpoint = bincode::deserialize(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        if c.version != VERSION {
-            return Err(corrupt(format!(
-                "version {} (expected {VERSION})",
-                c.version
-            )));
+        // The version follows the magic; read it first so that an old file is named as
+        // such rather than as a checksum failure.
+        if let Some(v) = bytes.get(8..12) {
+            let version = u32::from_le_bytes(v.try_into().expect("4 bytes"));
+            if version != VERSION {
+                return Err(corrupt(format!(
+                    "format version {version} (this build reads {VERSION})"
+                )));
+            }
         }
+        let Some(split) = bytes.len().checked_sub(8).filter(|&s| s >= 12) else {
+            return Err(corrupt(format!("truncated ({} bytes)", bytes.len())));
+        };
+        let (body, sum) = bytes.split_at(split);
+        if fnv1a(body) != u64::from_le_bytes(sum.try_into().expect("8 bytes")) {
+            return Err(corrupt(
+                "checksum mismatch (the file is truncated or damaged)".into(),
+            ));
+        }
+        let c: Checkpoint = bincode::deserialize(body).map_err(|e| corrupt(e.to_string()))?;
         if c.integrator != self.integrator.name() {
             return Err(corrupt(format!(
                 "written by integrator `{}`, resuming with `{}`",
@@ -290,6 +419,38 @@ impl Simulation {
             )));
         }
         c.state.validate().map_err(|e| corrupt(e.to_string()))?;
+        let mine = &self.state;
+        let different = |what: String| MdError::CheckpointMismatch {
+            path: path.to_path_buf(),
+            what,
+        };
+        if c.state.n_atoms() != mine.n_atoms() {
+            return Err(different(format!(
+                "{} atoms in the checkpoint, {} in this simulation",
+                c.state.n_atoms(),
+                mine.n_atoms()
+            )));
+        }
+        if let Some(atom) = (0..mine.n_atoms()).find(|&i| c.state.species[i] != mine.species[i]) {
+            return Err(different(format!(
+                "atom {atom} has species {} in the checkpoint, {} in this simulation",
+                c.state.species[atom], mine.species[atom]
+            )));
+        }
+        if let Some(atom) = (0..mine.n_atoms()).find(|&i| c.state.masses[i] != mine.masses[i]) {
+            return Err(different(format!(
+                "atom {atom} has mass {} in the checkpoint, {} in this simulation",
+                c.state.masses[atom], mine.masses[atom]
+            )));
+        }
+        if c.state.simbox.is_periodic() != mine.simbox.is_periodic() {
+            let kind = |p: bool| if p { "periodic" } else { "open" };
+            return Err(different(format!(
+                "the checkpoint's box is {}, this simulation's is {}",
+                kind(c.state.simbox.is_periodic()),
+                kind(mine.simbox.is_periodic())
+            )));
+        }
         self.integrator
             .load_state(&c.integrator_state)
             .map_err(|e| corrupt(e.to_string()))?;

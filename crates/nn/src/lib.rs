@@ -24,7 +24,9 @@
 //! - **CV surrogates.** [`CvSurrogate`]: a network from minimum-image displacements of
 //!   selected atoms (exact in triclinic cells) to CV values, with its Jacobian and strain
 //!   derivative from autodiff; it implements [`thermograd_cv::CollectiveVariable`], so
-//!   umbrella biases run on a learned CV. Default widths [64, 128, 64, 32].
+//!   umbrella biases run on a learned CV. Default widths [64, 128, 64, 32]. The
+//!   displacements enter as Cartesian components or, for CVs symmetric in many atoms
+//!   (coordination numbers), as sorted distances ([`CvFeatures`]).
 //! - **Committees.** [`Committee`] of potentials or surrogates: mean and standard
 //!   deviation of energies, forces and CVs.
 //!
@@ -96,7 +98,7 @@ pub use descriptors::{Angular, AngularKind, Radial, SymmetryFunctions};
 pub use error::{NnError, Result};
 pub use file::ModelFile;
 pub use mlp::{Activation, DenseLayer, Matrix, Mlp, MlpConfig, Normalization, ParamVjp, Trainable};
-pub use surrogate::{CvLoss, CvSample, CvSurrogate, CvSurrogateConfig, DEFAULT_HIDDEN};
+pub use surrogate::{CvFeatures, CvLoss, CvSample, CvSurrogate, CvSurrogateConfig, DEFAULT_HIDDEN};
 
 /// Where networks run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -5,10 +5,10 @@
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use thermograd_cv::{CollectiveVariable, CvValue, Distance};
+use thermograd_cv::{CollectiveVariable, Coordination, CvValue, Distance, RationalSwitch};
 use thermograd_geometry::{scale_positions, Mat3, SimBox, Vec3};
 use thermograd_nn::{
-    Activation, AngularKind, BehlerParrinelloConfig, Committee, CvSample, CvSurrogate,
+    Activation, AngularKind, BehlerParrinelloConfig, Committee, CvFeatures, CvSample, CvSurrogate,
     CvSurrogateConfig, Frame, ModelFile, NnError, SymmetryFunctions, Trainable, DEFAULT_HIDDEN,
 };
 
@@ -19,6 +19,80 @@ fn surrogate(seed: u64, outputs: usize) -> CvSurrogate {
     }
     .build(seed)
     .unwrap()
+}
+
+/// A surrogate on the sorted distances of atoms 1..=9 from atom 4 (nearest 6).
+fn sorted_surrogate(seed: u64) -> CvSurrogate {
+    CvSurrogateConfig {
+        hidden: vec![12, 10],
+        activation: Activation::Tanh,
+        features: CvFeatures::SortedDistances { nearest: 6 },
+        ..CvSurrogateConfig::new("sorted", vec![4, 0, 1, 2, 3, 5, 6, 7, 8, 9], 2)
+    }
+    .build(seed)
+    .unwrap()
+}
+
+fn many_positions(seed: u64, n: usize, side: f64) -> Vec<Vec3> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            Vec3::new(
+                rng.gen_range(0.0..side),
+                rng.gen_range(0.0..side),
+                rng.gen_range(0.0..side),
+            )
+        })
+        .collect()
+}
+
+/// Central-difference check of values' Jacobian and (periodic boxes) strain derivative.
+fn check_jacobian_and_strain(cv: &CvSurrogate, p: &[Vec3], b: &SimBox) {
+    let v = eval(cv, p, b);
+    let dim = cv.dim();
+    let h = 1e-6;
+    for (k, &atom) in cv.atoms().iter().enumerate() {
+        for a in 0..3 {
+            let mut pp = p.to_vec();
+            pp[atom][a] += h;
+            let vp = eval(cv, &pp, b);
+            pp[atom][a] -= 2.0 * h;
+            let vm = eval(cv, &pp, b);
+            for c in 0..dim {
+                let fd = (vp.values[c] - vm.values[c]) / (2.0 * h);
+                let g = v.gradient(c, k)[a];
+                assert!(
+                    (fd - g).abs() < 1e-6 * fd.abs().max(1e-2),
+                    "atom {atom} axis {a} component {c}: {fd} vs {g}"
+                );
+            }
+        }
+    }
+    if b.is_periodic() {
+        for a in 0..3 {
+            for bb in 0..3 {
+                let mut vals = vec![[0.0; 2]; dim];
+                for (idx, s) in [h, -h].iter().enumerate() {
+                    let mut mu = Mat3::identity();
+                    mu[(a, bb)] += s;
+                    let mut pp = p.to_vec();
+                    scale_positions(&mut pp, &mu);
+                    let vd = eval(cv, &pp, &b.deformed(&mu).unwrap());
+                    for c in 0..dim {
+                        vals[c][idx] = vd.values[c];
+                    }
+                }
+                for c in 0..dim {
+                    let fd = (vals[c][0] - vals[c][1]) / (2.0 * h);
+                    assert!(
+                        (fd - v.strain[c][(a, bb)]).abs() < 1e-6 * fd.abs().max(1e-2),
+                        "strain ({a},{bb}) component {c}: {fd} vs {}",
+                        v.strain[c][(a, bb)]
+                    );
+                }
+            }
+        }
+    }
 }
 
 fn triclinic() -> SimBox {
@@ -106,6 +180,98 @@ fn jacobian_and_strain_match_finite_differences() {
 }
 
 #[test]
+fn sorted_distance_jacobian_and_strain_match_finite_differences() {
+    for b in [
+        triclinic(),
+        SimBox::orthorhombic([4.0, 4.5, 5.0]).unwrap(),
+        SimBox::open(),
+    ] {
+        for seed in [2, 3] {
+            let cv = sorted_surrogate(1);
+            check_jacobian_and_strain(&cv, &many_positions(seed, 10, 4.0), &b);
+        }
+    }
+}
+
+#[test]
+fn sorted_distances_are_sorted_nearest_and_permutation_invariant() {
+    let cv = sorted_surrogate(4);
+    let b = triclinic();
+    let p = many_positions(6, 10, 4.0);
+    let f = cv.features(&p, &b).unwrap();
+    let mut all: Vec<f64> = [0, 1, 2, 3, 5, 6, 7, 8, 9]
+        .iter()
+        .map(|&a| b.displacement(&p[4], &p[a]).norm())
+        .collect();
+    all.sort_by(f64::total_cmp);
+    assert_eq!(f, all[..6].to_vec());
+    // Swapping two non-reference atoms leaves values unchanged and swaps gradients.
+    let v0 = eval(&cv, &p, &b);
+    let mut q = p.clone();
+    q.swap(1, 7);
+    let v = eval(&cv, &q, &b);
+    let slot = |atom: usize| cv.atoms().iter().position(|&x| x == atom).unwrap();
+    for c in 0..2 {
+        assert!((v.values[c] - v0.values[c]).abs() < 1e-12);
+        assert!((v.gradient(c, slot(1)) - v0.gradient(c, slot(7))).norm() < 1e-12);
+        assert!((v.gradient(c, slot(0)) - v0.gradient(c, slot(0))).norm() < 1e-12);
+    }
+    // And a rigid rotation (open box) leaves values unchanged, which the Cartesian
+    // displacement features do not guarantee.
+    let rot = nalgebra::Rotation3::from_euler_angles(0.3, -0.7, 1.1);
+    let r: Vec<Vec3> = p.iter().map(|x| rot * x).collect();
+    let (va, vb) = (
+        eval(&cv, &p, &SimBox::open()),
+        eval(&cv, &r, &SimBox::open()),
+    );
+    assert!((va.values[0] - vb.values[0]).abs() < 1e-10);
+    // Only the nearest atoms get a gradient.
+    let far: Vec<usize> = [0, 1, 2, 3, 5, 6, 7, 8, 9]
+        .into_iter()
+        .filter(|&a| b.displacement(&p[4], &p[a]).norm() > all[5])
+        .collect();
+    assert_eq!(far.len(), 3);
+    for a in far {
+        assert_eq!(v0.gradient(0, slot(a)), Vec3::zeros());
+    }
+    // Bad definitions are errors.
+    for nearest in [0, 10] {
+        assert!(CvSurrogateConfig {
+            features: CvFeatures::SortedDistances { nearest },
+            ..CvSurrogateConfig::new("x", (0..10).collect(), 1)
+        }
+        .build(0)
+        .is_err());
+    }
+}
+
+#[test]
+fn batch_evaluation_equals_single_evaluation() {
+    for cv in [surrogate(8, 2), sorted_surrogate(8)] {
+        let b = triclinic();
+        let samples: Vec<CvSample> = (0..5)
+            .map(|s| CvSample {
+                positions: many_positions(40 + s, 10, 4.0),
+                simbox: b.clone(),
+                values: vec![],
+                gradients: vec![],
+            })
+            .collect();
+        let batch = cv.evaluate_batch(&samples).unwrap();
+        for (s, v) in samples.iter().zip(&batch) {
+            let single = eval(&cv, &s.positions, &b);
+            for c in 0..2 {
+                assert!((single.values[c] - v.values[c]).abs() < 1e-12);
+                assert!((single.strain[c] - v.strain[c]).norm() < 1e-12);
+            }
+            for (g, h) in single.gradients.iter().zip(&v.gradients) {
+                assert!((g - h).norm() < 1e-12);
+            }
+        }
+    }
+}
+
+#[test]
 fn training_gradient_matches_finite_differences() {
     let mut cv = surrogate(3, 2);
     let b = triclinic();
@@ -137,6 +303,103 @@ fn training_gradient_matches_finite_differences() {
             out.gradient[k]
         );
     }
+}
+
+#[test]
+fn sorted_training_gradient_matches_finite_differences() {
+    let mut cv = sorted_surrogate(5);
+    let b = triclinic();
+    let samples: Vec<CvSample> = (0..4)
+        .map(|s| CvSample {
+            positions: many_positions(60 + s, 10, 4.0),
+            simbox: b.clone(),
+            values: vec![0.3 * s as f64, -0.2],
+            gradients: (0..20)
+                .map(|k| Vec3::new(0.1 * k as f64, -0.05, 0.2))
+                .collect(),
+        })
+        .collect();
+    let out = cv.loss_and_gradient(&samples, 1.0, 0.7).unwrap();
+    let p0 = cv.parameters();
+    let h = 1e-6;
+    for k in (0..p0.len()).step_by(3) {
+        let mut p = p0.clone();
+        let mut l = [0.0; 2];
+        for (s, li) in [h, -h].iter().zip(&mut l) {
+            p[k] = p0[k] + s;
+            cv.set_parameters(&p).unwrap();
+            *li = cv.loss_and_gradient(&samples, 1.0, 0.7).unwrap().loss;
+        }
+        let fd = (l[0] - l[1]) / (2.0 * h);
+        assert!(
+            (fd - out.gradient[k]).abs() < 1e-6 * fd.abs().max(1e-3),
+            "{k}: {fd} vs {}",
+            out.gradient[k]
+        );
+    }
+}
+
+#[test]
+fn learns_a_coordination_number_from_sorted_distances() {
+    // Coordination of atom 0 by 40 others in a periodic box: the sorted-distance
+    // features make it a smooth function of a few inputs, learned quickly.
+    let b = SimBox::cubic(4.0).unwrap();
+    let others: Vec<usize> = (1..41).collect();
+    let target =
+        Coordination::between(&[0], &others, RationalSwitch::new(0.0, 1.0, 6, 12).unwrap())
+            .unwrap();
+    let make = |seed: u64| {
+        let p = many_positions(seed, 41, 4.0);
+        let v = eval(&target, &p, &b);
+        CvSample {
+            positions: p,
+            simbox: b.clone(),
+            values: v.values,
+            gradients: v.gradients,
+        }
+    };
+    let train: Vec<CvSample> = (0..160).map(|s| make(1000 + s)).collect();
+    let test: Vec<CvSample> = (0..24).map(|s| make(5000 + s)).collect();
+    let mut cv = CvSurrogateConfig {
+        hidden: vec![24, 24],
+        activation: Activation::Tanh,
+        features: CvFeatures::SortedDistances { nearest: 24 },
+        ..CvSurrogateConfig::new("coordination", (0..41).collect(), 1)
+    }
+    .build(11)
+    .unwrap();
+    cv.fit_input_normalization(&train).unwrap();
+    cv.fit_output_normalization(&train).unwrap();
+    let before = cv.loss_and_gradient(&test, 1.0, 1.0).unwrap();
+    let mut adam = thermograd_nn::Adam::new(
+        thermograd_nn::AdamConfig {
+            learning_rate: 0.005,
+            ..Default::default()
+        },
+        cv.n_parameters(),
+    )
+    .unwrap();
+    let mut p = cv.parameters();
+    for _ in 0..1000 {
+        let g = cv.loss_and_gradient(&train, 1.0, 1.0).unwrap().gradient;
+        adam.step(&mut p, &g).unwrap();
+        cv.set_parameters(&p).unwrap();
+    }
+    let after = cv.loss_and_gradient(&test, 1.0, 1.0).unwrap();
+    let values: Vec<f64> = test.iter().map(|s| s.values[0]).collect();
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    let spread =
+        (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64).sqrt();
+    println!(
+        "spread {spread}: value rmse {} → {}, gradient rmse {} → {}",
+        before.value_rmse, after.value_rmse, before.gradient_rmse, after.gradient_rmse
+    );
+    assert!(
+        after.value_rmse < 0.2 * spread,
+        "value rmse {} vs spread {spread}",
+        after.value_rmse
+    );
+    assert!(after.gradient_rmse < 0.5 * before.gradient_rmse);
 }
 
 #[test]
@@ -213,6 +476,11 @@ fn learns_a_distance_through_the_boundary() {
 
 #[test]
 fn file_round_trip_and_errors() {
+    let sorted = sorted_surrogate(9);
+    assert_eq!(
+        CvSurrogate::from_bytes(&sorted.to_bytes().unwrap()).unwrap(),
+        sorted
+    );
     let cv = surrogate(9, 1);
     let bytes = cv.to_bytes().unwrap();
     assert_eq!(CvSurrogate::from_bytes(&bytes).unwrap(), cv);

@@ -1,14 +1,15 @@
 //! `thermograd lj`: a reduced-units Lennard-Jones fluid from an fcc start, to check the MD
 //! engine against published numbers and to measure its speed.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use thermograd_md::stats::{series_stats, slope};
 use thermograd_md::{
     fcc_lattice, with_threads, BarostatConfig, Csvr, ForceField, Integrator, Langevin,
-    LennardJonesConfig, NoseHooverChain, PotentialSum, RunConfig, SampleRecorder, Simulation,
-    State, StochasticCellRescaling, ThermostatConfig, Truncation, VelocityVerlet,
+    LennardJonesConfig, NoseHooverChain, PotentialSum, RunConfig, Sample, SampleRecorder,
+    Simulation, State, StochasticCellRescaling, ThermostatConfig, Truncation, VelocityVerlet,
 };
 
 /// Statistical ensemble (and the scheme that samples it).
@@ -86,6 +87,22 @@ pub struct Args {
     /// Print exactly one JSON object: u, u_err, p, p_err, t, drift, atom_steps_per_s.
     #[arg(long)]
     json: bool,
+    /// Checkpoint file, written atomically every --checkpoint-every steps and at the end;
+    /// the samples taken so far go to FILE.samples beside it.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// Steps between checkpoints.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        requires = "checkpoint"
+    )]
+    checkpoint_every: u64,
+    /// Continue from --checkpoint if it exists (otherwise start afresh). With the same
+    /// arguments and thread count, the result equals an uninterrupted run bit for bit.
+    #[arg(long, requires = "checkpoint")]
+    resume: bool,
 }
 
 /// What a run measured.
@@ -199,7 +216,13 @@ fn simulate(args: &Args) -> anyhow::Result<Report> {
         progress: total as f64 * n as f64 > 2e8,
     };
     let start = Instant::now();
-    sim.run_protocol(&config, &mut recorder)?;
+    let steps_run = match &args.checkpoint {
+        None => {
+            sim.run_protocol(&config, &mut recorder)?;
+            total
+        }
+        Some(path) => run_checkpointed(args, path, &mut sim, &mut recorder)?,
+    };
     let elapsed = start.elapsed().as_secs_f64();
 
     let samples = &recorder.samples;
@@ -225,8 +248,118 @@ fn simulate(args: &Args) -> anyhow::Result<Report> {
         p_err: p.std_err,
         t: t.mean,
         drift,
-        atom_steps_per_s: nf * total as f64 / elapsed,
+        atom_steps_per_s: nf * steps_run as f64 / elapsed,
         n,
         density,
     })
+}
+
+fn samples_path(checkpoint: &Path) -> PathBuf {
+    let mut p = checkpoint.as_os_str().to_owned();
+    p.push(".samples");
+    PathBuf::from(p)
+}
+
+/// The recorded samples, one per line, each number as the hexadecimal bits of its `f64`
+/// so that a resumed run continues from exactly the same values.
+fn write_samples(path: &Path, samples: &[Sample]) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(samples.len() * 120);
+    for s in samples {
+        let bits = |x: f64| format!("{:016x}", x.to_bits());
+        writeln!(
+            text,
+            "{} {} {} {} {} {} {} {}",
+            s.step,
+            bits(s.time),
+            bits(s.potential_energy),
+            bits(s.kinetic_energy),
+            bits(s.temperature),
+            bits(s.pressure.unwrap_or(f64::NAN)),
+            bits(s.volume.unwrap_or(f64::NAN)),
+            bits(s.conserved_energy)
+        )?;
+    }
+    super::write_atomic(path, &text)
+}
+
+fn read_samples(path: &Path, up_to_step: u64) -> anyhow::Result<Vec<Sample>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = Vec::new();
+    for (k, line) in text.lines().enumerate() {
+        let bad = || format!("{}:{}: malformed sample line", path.display(), k + 1);
+        let t: Vec<&str> = line.split_whitespace().collect();
+        if t.len() != 8 {
+            bail!("{}", bad());
+        }
+        let step: u64 = t[0].parse().with_context(bad)?;
+        let mut x = [0.0; 7];
+        for (v, tok) in x.iter_mut().zip(&t[1..]) {
+            *v = f64::from_bits(u64::from_str_radix(tok, 16).with_context(bad)?);
+        }
+        if step <= up_to_step {
+            out.push(Sample {
+                step,
+                time: x[0],
+                potential_energy: x[1],
+                kinetic_energy: x[2],
+                temperature: x[3],
+                pressure: Some(x[4]).filter(|p| !p.is_nan()),
+                volume: Some(x[5]).filter(|v| !v.is_nan()),
+                conserved_energy: x[6],
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the protocol from wherever `sim` stands, sampling as `run_protocol` does and
+/// checkpointing every `--checkpoint-every` steps and at the end. The samples file is
+/// written before the checkpoint, so it always covers the checkpoint's step; on resume,
+/// samples after that step are dropped. Returns the number of steps run.
+fn run_checkpointed(
+    args: &Args,
+    path: &Path,
+    sim: &mut Simulation,
+    recorder: &mut SampleRecorder,
+) -> anyhow::Result<u64> {
+    if args.checkpoint_every == 0 {
+        bail!("--checkpoint-every must be at least 1");
+    }
+    let samples = samples_path(path);
+    if args.resume && path.exists() {
+        sim.load_checkpoint(path)
+            .with_context(|| format!("cannot resume from {}", path.display()))?;
+        recorder.samples = read_samples(&samples, sim.state().step)?;
+        eprintln!(
+            "resumed from {} at step {}",
+            path.display(),
+            sim.state().step
+        );
+    }
+    let total = args.equil_steps + args.steps;
+    let first = sim.state().step;
+    if first > total {
+        bail!(
+            "{} is at step {first}, beyond the {total} steps asked for",
+            path.display()
+        );
+    }
+    let save = |sim: &Simulation, recorded: &[Sample]| -> anyhow::Result<()> {
+        write_samples(&samples, recorded)?;
+        sim.save_checkpoint(path)
+            .with_context(|| format!("cannot write checkpoint {}", path.display()))
+    };
+    for k in first..total {
+        sim.step()?;
+        if k >= args.equil_steps && (k + 1 - args.equil_steps) % args.stride == 0 {
+            recorder.samples.push(sim.sample());
+        }
+        if (k + 1) % args.checkpoint_every == 0 {
+            save(sim, &recorder.samples)?;
+        }
+    }
+    save(sim, &recorder.samples)?;
+    Ok(total - first)
 }

@@ -1,11 +1,13 @@
 //! One module per subcommand.
 
 pub mod cell;
+pub mod demo;
 pub mod estimate;
 pub mod fes;
 pub mod lj;
 pub mod metad;
 pub(crate) mod system;
+pub mod train;
 pub mod umbrella;
 
 use std::path::Path;

@@ -1,0 +1,354 @@
+//! Relative-entropy minimisation (Shell 2008; Thaler, Stupp & Zavadlav, J. Chem. Phys.
+//! 157, 244103, 2022; chemtrain §3.2.2, eq. 19–22): fit a coarse-grained model to mapped
+//! fine-grained reference configurations by minimising
+//!
+//! `L(θ) = β⟨U_θ(M(r))⟩_FG − β ΔA_θ`   (eq. 22),
+//!
+//! which differs from the relative entropy by a constant. Its gradient is
+//! `β (⟨∂U_θ/∂θ⟩_FG − ⟨∂U_θ/∂θ⟩_θ)`; the model average uses states sampled by MD at
+//! reference parameters and reweighted to `θ` while the effective sample size stays
+//! above a threshold (the same [`Statepoint`] machinery as DiffTRe), and `ΔA_θ` is
+//! tracked along training (BAR between reference sets, EXP within one).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use thermograd_md::{Potential, State};
+use thermograd_nn::Frame;
+
+use crate::checkpoint::{load_checkpoint, save_checkpoint, write_metrics};
+use crate::data::{batch_indices, Dataset};
+use crate::error::{config_error, Result, TrainError};
+use crate::model::{Cotangents, EnergyModel};
+use crate::optim::{Optimizer, OptimizerConfig};
+use crate::reweight::{
+    reweight, FreeEnergyStep, ReweightingConfig, Statepoint, StatepointState, Weights,
+};
+use crate::sampler::{Sampler, SamplerConfig};
+
+/// Settings of a [`RelativeEntropy`] trainer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RelativeEntropyConfig {
+    /// How model states are sampled.
+    pub sampler: SamplerConfig,
+    /// Number of parameter updates.
+    pub updates: usize,
+    /// Optimizer (the schedule runs over updates).
+    pub optimizer: OptimizerConfig,
+    /// When to resample model states.
+    pub reweighting: ReweightingConfig,
+    /// Reference configurations per update (`None`: all of them every update).
+    pub reference_batch: Option<usize>,
+    /// Seed of the reference minibatches.
+    pub seed: u64,
+    /// Checkpoint written atomically after every update.
+    pub checkpoint: Option<PathBuf>,
+    /// Metrics file, rewritten after every update (`.csv`, otherwise JSON lines).
+    pub metrics: Option<PathBuf>,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+impl RelativeEntropyConfig {
+    /// Checks the settings and builds the trainer: `reference` holds the (mapped)
+    /// fine-grained configurations, `model` is trained with `prior` (if any) added in
+    /// every simulation, which starts from `initial`.
+    pub fn build<M: EnergyModel + Clone + 'static>(
+        &self,
+        model: M,
+        reference: Dataset,
+        initial: State,
+        prior: Option<Arc<dyn Potential>>,
+    ) -> Result<RelativeEntropy<M>> {
+        self.reweighting.validate()?;
+        if self.updates == 0 {
+            return Err(config_error("updates", "need at least one"));
+        }
+        if reference.is_empty() {
+            return Err(config_error("reference data", "is empty"));
+        }
+        if self.reference_batch == Some(0) {
+            return Err(config_error("reference_batch", "must be at least 1"));
+        }
+        let optimizer = self.optimizer.build(model.n_parameters())?;
+        Ok(RelativeEntropy {
+            config: self.clone(),
+            model,
+            reference: reference.frames(),
+            statepoint: Statepoint {
+                sampler: Sampler::new(self.sampler, initial, prior)?,
+                config: self.reweighting,
+                with_virial: false,
+                reference: None,
+                free_energy: Vec::new(),
+            },
+            optimizer,
+            update: 0,
+            history: Vec::new(),
+        })
+    }
+}
+
+/// The relative-entropy loss (eq. 22, up to a constant) and its gradient.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelativeEntropyLoss {
+    /// `β⟨U_θ⟩_FG − βΔA_θ` over the reference configurations used (kT units; the
+    /// prior's constant average is left out).
+    pub loss: f64,
+    /// `β(⟨∂U/∂θ⟩_FG − ⟨∂U/∂θ⟩_θ)`.
+    pub gradient: Vec<f64>,
+    /// Effective sample size of the model states' weights (count).
+    pub ess: f64,
+    /// Whether new model states were sampled for this evaluation.
+    pub resampled: bool,
+    /// `F(θ) − F(θ₀)` (energy units).
+    pub free_energy: f64,
+}
+
+/// Metrics of one update.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RelativeEntropyUpdate {
+    /// Update number (from 1).
+    pub update: usize,
+    /// Loss before the step (kT units).
+    pub loss: f64,
+    /// ESS fraction of the model states.
+    pub ess_fraction: f64,
+    /// Whether model states were resampled for this update.
+    pub resampled: bool,
+    /// Simulations run so far.
+    pub simulations: u64,
+    /// `F(θ) − F(θ₀)` before the step (energy units).
+    pub free_energy: f64,
+    /// Gradient norm.
+    pub gradient_norm: f64,
+    /// Wall time of the update (seconds).
+    pub seconds: f64,
+}
+
+/// A relative-entropy trainer; see the module docs. Checkpoints resume exactly, as
+/// for [`crate::DiffTRe`].
+#[derive(Debug)]
+pub struct RelativeEntropy<M> {
+    config: RelativeEntropyConfig,
+    model: M,
+    reference: Vec<Frame>,
+    statepoint: Statepoint,
+    optimizer: Optimizer,
+    update: usize,
+    history: Vec<RelativeEntropyUpdate>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ReCheckpoint {
+    parameters: Vec<f64>,
+    optimizer: Optimizer,
+    update: usize,
+    history: Vec<RelativeEntropyUpdate>,
+    statepoint: StatepointState,
+}
+
+const KIND: &str = "relative-entropy";
+
+impl<M: EnergyModel + Clone + 'static> RelativeEntropy<M> {
+    /// The model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The model, consuming the trainer.
+    pub fn into_model(self) -> M {
+        self.model
+    }
+
+    /// Replaces the parameters.
+    pub fn set_parameters(&mut self, parameters: &[f64]) -> Result<()> {
+        Ok(self.model.set_parameters(parameters)?)
+    }
+
+    /// Metrics of the updates so far.
+    pub fn history(&self) -> &[RelativeEntropyUpdate] {
+        &self.history
+    }
+
+    /// Free-energy changes between successive reference sets.
+    pub fn free_energy_steps(&self) -> &[FreeEnergyStep] {
+        &self.statepoint.free_energy
+    }
+
+    /// The current model states (sampled on first use).
+    pub fn model_states(&mut self) -> Result<Vec<Frame>> {
+        if self.statepoint.reference.is_none() {
+            self.statepoint.resample(&self.model, self.update)?;
+        }
+        Ok(self
+            .statepoint
+            .reference
+            .as_ref()
+            .expect("sampled")
+            .frames())
+    }
+
+    fn batch(&self) -> Result<Vec<Frame>> {
+        match self.config.reference_batch {
+            Some(b) if b < self.reference.len() => {
+                let seed =
+                    self.config.seed ^ (self.update as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F);
+                let first = batch_indices(self.reference.len(), b, Some(seed))?.remove(0);
+                Ok(first.iter().map(|&i| self.reference[i].clone()).collect())
+            }
+            _ => Ok(self.reference.clone()),
+        }
+    }
+
+    fn evaluate(
+        &self,
+        batch: &[Frame],
+        weights: &Weights,
+        resampled: bool,
+    ) -> Result<RelativeEntropyLoss> {
+        let reference = self.statepoint.reference.as_ref().expect("sampled");
+        let kt = self.statepoint.sampler.config().kt;
+        let beta = 1.0 / kt;
+        let u_ref = self.model.energies(batch)?;
+        let mean_ref = u_ref.iter().sum::<f64>() / batch.len() as f64;
+        let reduced_f = reference.reduced_free_energy + weights.reduced_delta_f;
+        let loss = beta * mean_ref - reduced_f;
+        let mut frames = batch.to_vec();
+        frames.extend(reference.frames());
+        let b = batch.len() as f64;
+        let energy: Vec<f64> = std::iter::repeat_n(beta / b, batch.len())
+            .chain(weights.weights.iter().map(|w| -beta * w))
+            .collect();
+        let gradient = self.model.parameter_vjp(
+            &frames,
+            &Cotangents {
+                energy: &energy,
+                forces: None,
+                virial: None,
+            },
+        )?;
+        Ok(RelativeEntropyLoss {
+            loss,
+            gradient,
+            ess: weights.ess,
+            resampled,
+            free_energy: kt * reduced_f,
+        })
+    }
+
+    /// Loss and gradient at the current parameters on the current model states,
+    /// **without** resampling (samples once if there are none), over all reference
+    /// configurations.
+    pub fn loss(&mut self) -> Result<RelativeEntropyLoss> {
+        let frames = self.model_states()?;
+        let reference = self.statepoint.reference.as_ref().expect("sampled");
+        let u = self.model.energies(&frames)?;
+        let weights = reweight(
+            self.statepoint.beta(),
+            &reference.model_energy,
+            &u,
+            self.statepoint.config.ess,
+        )?;
+        let all = self.reference.clone();
+        self.evaluate(&all, &weights, false)
+    }
+
+    /// One update: reweight (resampling if the ESS fraction is below the threshold),
+    /// loss and gradient on a reference minibatch, one optimizer step.
+    pub fn update(&mut self) -> Result<&RelativeEntropyUpdate> {
+        let start = Instant::now();
+        let (weights, _, _, resampled) = self.statepoint.weights(&self.model, self.update)?;
+        let batch = self.batch()?;
+        let out = self.evaluate(&batch, &weights, resampled)?;
+        let mut p = self.model.parameters();
+        let info = self
+            .optimizer
+            .step(&mut p, &out.gradient, self.update, self.config.updates)?;
+        self.model.set_parameters(&p)?;
+        self.update += 1;
+        let n = self.statepoint.reference.as_ref().map_or(1, |r| r.len());
+        self.history.push(RelativeEntropyUpdate {
+            update: self.update,
+            loss: out.loss,
+            ess_fraction: out.ess / n as f64,
+            resampled,
+            simulations: self.statepoint.sampler.runs(),
+            free_energy: out.free_energy,
+            gradient_norm: info.gradient_norm,
+            seconds: start.elapsed().as_secs_f64(),
+        });
+        if let Some(path) = &self.config.checkpoint {
+            self.save_checkpoint(path)?;
+        }
+        if let Some(path) = &self.config.metrics {
+            write_metrics(path, &self.history)?;
+        }
+        Ok(self.history.last().expect("just pushed"))
+    }
+
+    /// Runs the remaining updates.
+    pub fn train(&mut self) -> Result<&[RelativeEntropyUpdate]> {
+        let bar = if self.config.progress {
+            let bar = ProgressBar::new(self.config.updates as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} updates  {msg}  eta {eta}")
+                    .expect("valid template"),
+            );
+            bar.set_position(self.update as u64);
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        while self.update < self.config.updates {
+            let u = self.update()?;
+            bar.set_message(format!(
+                "loss {:.4e}  ESS {:.2}  sims {}",
+                u.loss, u.ess_fraction, u.simulations
+            ));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        Ok(&self.history)
+    }
+
+    /// Writes a checkpoint atomically.
+    pub fn save_checkpoint(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        save_checkpoint(
+            path,
+            KIND,
+            &ReCheckpoint {
+                parameters: self.model.parameters(),
+                optimizer: self.optimizer.clone(),
+                update: self.update,
+                history: self.history.clone(),
+                statepoint: self.statepoint.save(),
+            },
+        )
+    }
+
+    /// Continues from a checkpoint of a run with the same settings and data and a model
+    /// built the same way.
+    pub fn resume(&mut self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        let path = path.as_ref();
+        let c: ReCheckpoint = load_checkpoint(path, KIND)?;
+        if c.parameters.len() != self.model.n_parameters() {
+            return Err(TrainError::Checkpoint {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "{} parameters, the model has {}",
+                    c.parameters.len(),
+                    self.model.n_parameters()
+                ),
+            });
+        }
+        self.model.set_parameters(&c.parameters)?;
+        self.optimizer = c.optimizer;
+        self.update = c.update;
+        self.history = c.history;
+        self.statepoint.restore(c.statepoint)
+    }
+}
