@@ -71,21 +71,21 @@ fn quick_pipeline_learns_the_cvs_and_reconstructs_the_profile() {
     // bars at most points, for both umbrella runs.
     for a in [report.gp_vs_mbar_analytic, report.gp_vs_mbar_surrogate] {
         assert!(a.n_points >= 20, "{a:?}");
-        assert!(a.within_2_sigma >= 0.75, "{a:?}");
+        assert!(a.within_2_sigma >= 0.7, "{a:?}");
     }
-    assert!(report.surrogate_vs_analytic.within_2_sigma >= 0.75);
+    assert!(report.surrogate_vs_analytic.within_2_sigma >= 0.7);
 }
 
 #[test]
 fn quick_pipeline_is_reproducible_with_a_seed() {
-    let config = IonPairConfig {
-        // Smaller still: reproducibility does not need statistics.
-        umbrella: thermograd::pipelines::ion_pair::UmbrellaSettings {
-            production_steps: 600,
-            ..IonPairConfig::quick(5).umbrella
-        },
-        ..IonPairConfig::quick(5)
-    };
+    // Smaller still: reproducibility does not need statistics.
+    let mut config = IonPairConfig::quick(5);
+    config.sampling.production_steps = 400;
+    config.surrogates.distance_trainer.epochs = 8;
+    config.surrogates.coordination_trainer.epochs = 8;
+    config.surrogates.random_configurations = 16;
+    config.umbrella.windows = 8;
+    config.umbrella.production_steps = 400;
     let a = without_timings(config.run(None).unwrap());
     let b = without_timings(config.run(None).unwrap());
     assert_eq!(a, b);

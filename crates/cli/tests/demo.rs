@@ -147,7 +147,7 @@ fn quick_ion_pair_demo_writes_sane_outputs() {
         .filter(|(d, v)| (d - offset).abs() <= 2.0 * v.sqrt())
         .count() as f64
         / pairs.len() as f64;
-    assert!(within >= 0.75, "only {:.0} % within 2σ", 100.0 * within);
+    assert!(within >= 0.7, "only {:.0} % within 2σ", 100.0 * within);
 
     // Surrogate accuracy on held-out frames, from the table and from the parity data.
     let (h, rows) = read_csv(&out.join("surrogates.csv"));

@@ -61,6 +61,7 @@ fn dataset(frames: usize) -> Dataset {
         let mut st = Structure::new(s.positions.clone(), s.species.clone(), s.simbox.clone());
         st.forces = Some(sim.evaluation().forces.clone());
         st.energy = Some(sim.evaluation().energy);
+        st.virial = Some(sim.evaluation().virial);
         out.push(st);
         Ok(())
     })
@@ -103,6 +104,57 @@ fn main() {
     t.train().unwrap();
     let per_1000 = median(t.history().iter().map(|e| e.seconds).collect()) * 1000.0 / frames as f64;
     println!("force matching, Behler–Parrinello [32, 32], 24 descriptors, E+F: {per_1000:.2} s per epoch per 1000 configurations");
+    // Where the time goes, on one batch of 16 configurations.
+    let bp = BehlerParrinelloConfig {
+        descriptors: SymmetryFunctions::standard(2.5, 1, 8, AngularKind::G4),
+        hidden: vec![32, 32],
+        activation: Activation::Silu,
+    }
+    .build(1)
+    .unwrap();
+    let batch: Vec<_> = data.structures()[..16].iter().map(|s| s.frame()).collect();
+    let labeled = data
+        .subset(&(0..16).collect::<Vec<_>>())
+        .unwrap()
+        .labeled_frames()
+        .unwrap();
+    let time = |f: &mut dyn FnMut()| {
+        median(
+            (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    f();
+                    t.elapsed().as_secs_f64()
+                })
+                .collect(),
+        )
+    };
+    let evaluate = time(&mut || {
+        bp.evaluate_batch(&batch).unwrap();
+    });
+    let energies = time(&mut || {
+        bp.energies(&batch).unwrap();
+    });
+    let dirs: Vec<Vec<thermograd_md::Vec3>> = batch
+        .iter()
+        .map(|f| vec![thermograd_md::Vec3::new(0.1, 0.2, 0.3); f.positions.len()])
+        .collect();
+    let tangent = time(&mut || {
+        bp.param_vjp(&batch, &[0.1; 16], Some(&dirs)).unwrap();
+    });
+    let fused = time(&mut || {
+        bp.force_matching(
+            &labeled,
+            thermograd_nn::LossWeights {
+                energy: 0.1,
+                forces: 1.0,
+            },
+        )
+        .unwrap();
+    });
+    println!(
+        "  one batch of 16: evaluate_batch {evaluate:.3} s, energies {energies:.3} s, param_vjp with forces {tangent:.3} s, nn's fused force_matching {fused:.3} s"
+    );
     let fm_virial = ForceMatchingConfig {
         weights: FmWeights {
             energy: 0.1,

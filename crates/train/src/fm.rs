@@ -8,7 +8,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use thermograd_geometry::{Mat3, Vec3};
-use thermograd_nn::Frame;
+use thermograd_nn::{Frame, LabeledFrame, LossWeights};
 
 use crate::checkpoint::{load_checkpoint, save_checkpoint, write_metrics};
 use crate::data::{batch_indices, Dataset, Structure};
@@ -124,6 +124,11 @@ fn loss_sums<M: EnergyModel + ?Sized>(
     if structures.is_empty() {
         return Err(config_error("force-matching batch", "is empty"));
     }
+    if want_gradient && w.virial == 0.0 {
+        if let Some(out) = fused(model, structures, w) {
+            return out;
+        }
+    }
     let frames: Vec<Frame> = structures.iter().map(|s| s.frame()).collect();
     let evals = model.evaluate_frames(&frames)?;
     let d = structures.len() as f64;
@@ -178,6 +183,60 @@ fn loss_sums<M: EnergyModel + ?Sized>(
         virial: (w.virial > 0.0).then_some(&c[..]),
     };
     Ok((sums, Some(model.parameter_vjp(&frames, &cot)?)))
+}
+
+/// The model's fused energy-and-force path, when it has one ([`EnergyModel::fused_force_matching`]).
+fn fused<M: EnergyModel + ?Sized>(
+    model: &M,
+    structures: &[&Structure],
+    w: &FmWeights,
+) -> Option<Result<(Sums, Option<Vec<f64>>)>> {
+    let mut data = Vec::with_capacity(structures.len());
+    for (k, s) in structures.iter().enumerate() {
+        let energy = match (w.energy > 0.0, s.energy) {
+            (true, None) => {
+                return Some(Err(TrainError::MissingLabel {
+                    what: "energy",
+                    index: k,
+                }))
+            }
+            (_, e) => e.unwrap_or(0.0),
+        };
+        let forces = match (w.forces > 0.0, &s.forces) {
+            (true, None) => {
+                return Some(Err(TrainError::MissingLabel {
+                    what: "forces",
+                    index: k,
+                }))
+            }
+            (_, Some(f)) => f.clone(),
+            (false, None) => vec![Vec3::zeros(); s.n_atoms()],
+        };
+        data.push(LabeledFrame {
+            frame: s.frame(),
+            energy,
+            forces,
+        });
+    }
+    let weights = LossWeights {
+        energy: w.energy,
+        forces: w.forces,
+    };
+    let out = model.fused_force_matching(&data, weights)?;
+    Some(out.map(|l| {
+        let d = structures.len();
+        let n_comp = 3 * structures.iter().map(|s| s.n_atoms()).sum::<usize>();
+        let mut sums = Sums::default();
+        if w.energy > 0.0 {
+            sums.e_sq = l.energy_rmse.powi(2) * d as f64;
+            sums.n_e = d;
+        }
+        if w.forces > 0.0 {
+            sums.f_sq = l.force_rmse.powi(2) * n_comp as f64;
+            sums.n_f = n_comp;
+        }
+        (sums, Some(l.gradient))
+    }))
 }
 
 /// Settings of a [`ForceMatching`] trainer.

@@ -16,7 +16,9 @@
 
 use thermograd_geometry::{Mat3, Vec3};
 use thermograd_md::{Evaluation, Potential};
-use thermograd_nn::{BehlerParrinello, Frame, Trainable};
+use thermograd_nn::{
+    BehlerParrinello, Frame, LabeledFrame, LossAndGradient, LossWeights, Trainable,
+};
 
 use crate::error::{config_error, Result};
 
@@ -155,6 +157,19 @@ pub trait EnergyModel: Potential + Trainable {
     /// `∂/∂θ Σ_s [a_s E_s + Σ_k g_sk·F_sk + C_s : W_s]` in the layout of
     /// [`Trainable::parameters`] (see the module docs).
     fn parameter_vjp(&self, frames: &[Frame], cotangents: &Cotangents<'_>) -> Result<Vec<f64>>;
+
+    /// The energy-and-force matching loss
+    /// `w_E mean_s((E_s − Ê_s)/N_s)² + w_F mean_{s,k,a}(F_ska − F̂_ska)²` and its gradient
+    /// through a faster fused path, if the model has one (`None`: the trainer uses
+    /// [`EnergyModel::evaluate_frames`] and [`EnergyModel::parameter_vjp`]).
+    fn fused_force_matching(
+        &self,
+        data: &[LabeledFrame],
+        weights: LossWeights,
+    ) -> Option<Result<LossAndGradient>> {
+        let _ = (data, weights);
+        None
+    }
 }
 
 /// Relative strain step of the virial derivative of [`BehlerParrinello`] (see there).
@@ -175,6 +190,16 @@ impl EnergyModel for BehlerParrinello {
 
     fn energies(&self, frames: &[Frame]) -> Result<Vec<f64>> {
         Ok(BehlerParrinello::energies(self, frames)?)
+    }
+
+    /// [`BehlerParrinello::force_matching`]: descriptors computed once for the
+    /// evaluation and the tangent pass.
+    fn fused_force_matching(
+        &self,
+        data: &[LabeledFrame],
+        weights: LossWeights,
+    ) -> Option<Result<LossAndGradient>> {
+        Some(self.force_matching(data, weights).map_err(Into::into))
     }
 
     fn parameter_vjp(&self, frames: &[Frame], cot: &Cotangents<'_>) -> Result<Vec<f64>> {

@@ -241,3 +241,17 @@ fn malformed_npz_is_an_error_naming_the_file() {
     .unwrap_err();
     assert!(missing.to_string().contains("coords"), "{missing}");
 }
+
+#[test]
+fn npy_round_trip_is_exact() {
+    let dir = tmpdir("npy");
+    let path = dir.join("a.npy");
+    let a = thermograd_train::NpyArray::new(
+        vec![2, 2, 3],
+        (0..12).map(|k| (k as f64).sqrt() - 1.5).collect(),
+    )
+    .unwrap();
+    thermograd_train::formats::write_npy(&path, &a).unwrap();
+    assert_eq!(read_npy(&path).unwrap(), a);
+    assert!(thermograd_train::NpyArray::new(vec![2, 2], vec![0.0; 3]).is_err());
+}

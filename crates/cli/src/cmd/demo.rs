@@ -20,7 +20,7 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum DemoCommand {
-    /// Ion-pair free energy through learned collective variables (about ten minutes on
+    /// Ion-pair free energy through learned collective variables (a few minutes on
     /// two cores in release mode; `--quick` takes seconds).
     IonPair(IonPairArgs),
 }

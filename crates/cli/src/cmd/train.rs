@@ -8,6 +8,15 @@
 //! it) and `summary.json`. DiffTRe also writes `predictions.csv` (final reweighted
 //! averages against the targets) and both reweighting trainers `free_energy.csv`.
 //!
+//! `fm` reads `[data]` (an extxyz or npz file, optional unit conversion and
+//! `[data.coarse_grain]` centre-of-mass mapping of consecutive atom blocks), an optional
+//! `[prior]` whose forces are subtracted from the labels (Δ-learning), `[training]`
+//! (epochs, batch size, loss weights) and reports held-out errors and the time per epoch
+//! per 1,000 structures. `rm` reads `[data]` as the (mapped) reference and samples the
+//! model with `[sampler]` plus `[prior]`; `difftre` reads `[system]`, `[sampler]`,
+//! `[prior]` and `[[targets]]` (RDF, ADF, pressure, density, energy; curves from a file
+//! or from a reference simulation).
+//!
 //! Sections shared by the three methods:
 //!
 //! ```toml
