@@ -9,16 +9,18 @@ mod difftre_rdf;
 #[path = "../examples/coarse_grain.rs"]
 mod coarse_grain;
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("thermograd-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("thermograd-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 #[test]
 fn difftre_rdf_example_runs_in_quick_mode() {
-    let dir = tmp("difftre-example");
-    let s = difftre_rdf::run(true, &dir).unwrap();
+    let guard = tmp("difftre-example");
+    let dir = guard.path();
+    let s = difftre_rdf::run(true, dir).unwrap();
     eprintln!("{s:?}");
     for f in ["rdf.csv", "metrics.csv", "model.tgnn", "checkpoint.bin"] {
         assert!(dir.join(f).exists(), "{f} missing");
@@ -29,8 +31,9 @@ fn difftre_rdf_example_runs_in_quick_mode() {
 
 #[test]
 fn coarse_grain_example_runs_in_quick_mode() {
-    let dir = tmp("cg-example");
-    let s = coarse_grain::run(true, &dir).unwrap();
+    let guard = tmp("cg-example");
+    let dir = guard.path();
+    let s = coarse_grain::run(true, dir).unwrap();
     eprintln!("{s:?}");
     for f in [
         "fg.extxyz",

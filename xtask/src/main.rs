@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <task>` (alias in `.cargo/config.toml`).
 //!
 //! - `ci`: exactly what `.ci/run` runs: formatting check, clippy with warnings denied,
-//!   and the README's test command.
+//!   the README's test command, and `.ci/mpi` (the MPI feature on 2 ranks).
 //! - `slow`: the test suite with `THERMOGRAD_SLOW=1`, which enables heavy validation.
 //! - `bench [--quick] [--reps N] [SUITE…]`: thermograd against its peers (LAMMPS,
 //!   OpenMM, JAX-MD, pymbar, scikit-learn, numpy), interleaved, with medians, ratios,
@@ -44,7 +44,7 @@ fn print_help() {
     println!(
         "cargo xtask <task>\n\n\
          tasks:\n  \
-         ci     fmt --check, clippy -D warnings, and the test suite (what .ci/run runs)\n  \
+         ci     fmt --check, clippy -D warnings, the test suite and .ci/mpi (what .ci/run runs)\n  \
          slow   the test suite with THERMOGRAD_SLOW=1 (heavy validation)\n  \
          bench  [--quick] [--reps N] [SUITE...]: thermograd vs peers, interleaved, with\n         \
          answer checks; suites md neighbors estimators gpr nn (default all);\n         \
@@ -83,7 +83,16 @@ fn ci() -> Result<(), String> {
         ],
         &env,
     )?;
-    cargo(TEST_ARGS, &env)
+    cargo(TEST_ARGS, &env)?;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/mpi");
+    let status = Command::new(script)
+        .status()
+        .map_err(|e| format!("could not start .ci/mpi: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`.ci/mpi` failed with {status}"))
+    }
 }
 
 fn slow(rest: &[String]) -> Result<(), String> {

@@ -1,14 +1,13 @@
 //! `thermograd estimate` end to end, on inputs whose answers are known by hand.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 /// A scratch directory unique to this test process and name.
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("thermograd-estimate-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("thermograd-estimate-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn write(dir: &std::path::Path, file: &str, text: &str) -> String {
@@ -35,10 +34,11 @@ fn json(stdout: &str) -> serde_json::Value {
 
 #[test]
 fn exp_json_matches_hand_computation() {
-    let dir = scratch("exp");
+    let tmp = scratch("exp");
+    let dir = tmp.path();
     // w = {0, ln 3}: ⟨e^{−w}⟩ = 2/3, ΔF = ln 1.5; σ(x)/(⟨x⟩√2) = 1/(2√2).
     let fwd = write(
-        &dir,
+        dir,
         "fwd.dat",
         "# forward works\n0.0\n\n1.0986122886681098\n",
     );
@@ -48,7 +48,7 @@ fn exp_json_matches_hand_computation() {
     assert!((v["delta_f"].as_f64().unwrap() - 1.5f64.ln()).abs() < 1e-12);
     assert!((v["std_err"].as_f64().unwrap() - 1.0 / (2.0 * 2f64.sqrt())).abs() < 1e-12);
 
-    let rev = write(&dir, "rev.dat", "0.0\n1.0986122886681098\n");
+    let rev = write(dir, "rev.dat", "0.0\n1.0986122886681098\n");
     let (ok, out, err) = thermograd(&["estimate", "exp", "--forward", &fwd, "--reverse", &rev]);
     assert!(ok, "{err}");
     assert!(
@@ -59,10 +59,11 @@ fn exp_json_matches_hand_computation() {
 
 #[test]
 fn bar_json_matches_hand_solution() {
-    let dir = scratch("bar");
+    let tmp = scratch("bar");
+    let dir = tmp.path();
     // One forward work a = 3 and one reverse work b = 1: ΔF = (a − b)/2 = 1.
-    let fwd = write(&dir, "fwd.dat", "3\n");
-    let rev = write(&dir, "rev.dat", "1\n");
+    let fwd = write(dir, "fwd.dat", "3\n");
+    let rev = write(dir, "rev.dat", "1\n");
     let (ok, out, err) = thermograd(&[
         "estimate",
         "bar",
@@ -80,9 +81,10 @@ fn bar_json_matches_hand_solution() {
 
 #[test]
 fn mbar_json_and_text_for_identical_states() {
-    let dir = scratch("mbar");
+    let tmp = scratch("mbar");
+    let dir = tmp.path();
     // Two identical states: f₁ − f₀ = 0 exactly.
-    let u = write(&dir, "u_kn.dat", "0.1 0.5 0.2 0.9\n0.1 0.5 0.2 0.9\n");
+    let u = write(dir, "u_kn.dat", "0.1 0.5 0.2 0.9\n0.1 0.5 0.2 0.9\n");
     let (ok, out, err) = thermograd(&["estimate", "mbar", "--u-kn", &u, "--n-k", "2,2", "--json"]);
     assert!(ok, "{err}");
     let v = json(&out);
@@ -91,7 +93,7 @@ fn mbar_json_and_text_for_identical_states() {
     assert!(f[1].as_f64().unwrap().abs() < 1e-10);
     assert_eq!(v["std_err"].as_array().unwrap().len(), 2);
 
-    let nk = write(&dir, "n_k.dat", "# counts\n2\n2\n");
+    let nk = write(dir, "n_k.dat", "# counts\n2\n2\n");
     let (ok, out, err) = thermograd(&["estimate", "mbar", "--u-kn", &u, "--n-k", &nk]);
     assert!(ok, "{err}");
     assert!(out.contains("converged: true"), "{out}");
@@ -99,18 +101,19 @@ fn mbar_json_and_text_for_identical_states() {
 
 #[test]
 fn errors_name_the_file_and_line() {
-    let dir = scratch("errors");
-    let bad = write(&dir, "bad.dat", "1.0\n# comment\nabc\n");
+    let tmp = scratch("errors");
+    let dir = tmp.path();
+    let bad = write(dir, "bad.dat", "1.0\n# comment\nabc\n");
     let (ok, _, err) = thermograd(&["estimate", "exp", "--forward", &bad]);
     assert!(!ok);
     assert!(err.contains("bad.dat:3") && err.contains("abc"), "{err}");
 
-    let ragged = write(&dir, "ragged.dat", "0 1 2\n0 1\n");
+    let ragged = write(dir, "ragged.dat", "0 1 2\n0 1\n");
     let (ok, _, err) = thermograd(&["estimate", "mbar", "--u-kn", &ragged, "--n-k", "1,2"]);
     assert!(!ok);
     assert!(err.contains("ragged.dat:2"), "{err}");
 
-    let u = write(&dir, "u.dat", "0 1 2\n0 1 2\n");
+    let u = write(dir, "u.dat", "0 1 2\n0 1 2\n");
     let (ok, _, err) = thermograd(&["estimate", "mbar", "--u-kn", &u, "--n-k", "1,1"]);
     assert!(!ok);
     assert!(
@@ -122,7 +125,7 @@ fn errors_name_the_file_and_line() {
     assert!(!ok);
     assert!(err.contains("--n-k"), "{err}");
 
-    let nan = write(&dir, "nan.dat", "1.0\nnan\n");
+    let nan = write(dir, "nan.dat", "1.0\nnan\n");
     let (ok, _, err) = thermograd(&["estimate", "bar", "--forward", &nan, "--reverse", &nan]);
     assert!(!ok);
     assert!(err.contains("nan.dat:2"), "{err}");

@@ -71,4 +71,7 @@ pub use metad::{
 pub use metric::mass_metric;
 pub use spec::CvSpec;
 pub use switching::RationalSwitch;
-pub use umbrella::{grid_centers, run_umbrella, MeanForceMethod, UmbrellaConfig, UmbrellaRun};
+pub use umbrella::{
+    grid_centers, run_umbrella, run_umbrella_windows, MeanForceMethod, UmbrellaConfig, UmbrellaRun,
+    WindowRun,
+};

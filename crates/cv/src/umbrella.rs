@@ -155,15 +155,42 @@ impl UmbrellaRun {
     }
 }
 
+/// One window sampled by [`run_umbrella_windows`]: its index in
+/// [`UmbrellaConfig::centers`], its samples and, for
+/// [`MeanForceMethod::InstantaneousForce`], the instantaneous collective forces
+/// `forces[a][t]` (energy / CV unit; empty for the other methods).
+///
+/// Serializable, so that windows run in other processes can be sent back and combined
+/// by [`UmbrellaRun::from_windows`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowRun {
+    /// Index of the window in [`UmbrellaConfig::centers`].
+    pub index: usize,
+    /// The restraint and the CV series sampled under it.
+    pub samples: WindowSamples,
+    /// Instantaneous collective forces per component and sample (energy / CV unit);
+    /// empty unless the method is [`MeanForceMethod::InstantaneousForce`].
+    pub forces: Vec<Vec<f64>>,
+}
+
 /// Runs every window of `config`. `system(k)` returns the starting state and the
 /// unbiased potential for window `k` (a state already near the window's center
 /// shortens equilibration); the harmonic bias on `cv` is added to it. Windows run in
 /// parallel on rayon's pool; each is reproducible from its seed.
+///
+/// Equal to [`run_umbrella_windows`] over all indices followed by
+/// [`UmbrellaRun::from_windows`], which is how windows are split across processes.
 pub fn run_umbrella(
     config: &UmbrellaConfig,
     cv: Arc<dyn CollectiveVariable>,
     system: &(dyn Fn(usize) -> thermograd_md::Result<(State, PotentialSum)> + Sync),
 ) -> Result<UmbrellaRun> {
+    let all: Vec<usize> = (0..config.centers.len()).collect();
+    let windows = run_umbrella_windows(config, cv, system, &all)?;
+    UmbrellaRun::from_windows(config, windows)
+}
+
+fn validate(config: &UmbrellaConfig) -> Result<()> {
     if config.centers.is_empty() {
         return Err(CvError::InvalidDefinition {
             reason: "umbrella sampling needs at least one window".into(),
@@ -176,18 +203,43 @@ pub fn run_umbrella(
             });
         }
     }
+    Ok(())
+}
+
+/// Runs the windows of `config` whose indices are in `indices` (in parallel on rayon's
+/// pool) and returns them in the order of `indices`. Window `k` depends only on `k`
+/// (its center, its state `system(k)` and its seed `seed + k`), not on which other
+/// windows run or where, so a job can split the indices among processes and combine
+/// the pieces with [`UmbrellaRun::from_windows`] into exactly the result of
+/// [`run_umbrella`]. The progress bar (if enabled) counts the windows of this call.
+pub fn run_umbrella_windows(
+    config: &UmbrellaConfig,
+    cv: Arc<dyn CollectiveVariable>,
+    system: &(dyn Fn(usize) -> thermograd_md::Result<(State, PotentialSum)> + Sync),
+    indices: &[usize],
+) -> Result<Vec<WindowRun>> {
+    validate(config)?;
+    if let Some(&k) = indices.iter().find(|&&k| k >= config.centers.len()) {
+        return Err(CvError::InvalidDefinition {
+            reason: format!(
+                "window index {k} is out of range ({} windows)",
+                config.centers.len()
+            ),
+        });
+    }
     let periods: Vec<Option<f64>> = (0..cv.dim()).map(|c| cv.period(c)).collect();
-    let biases = config
-        .centers
+    let biases = indices
         .iter()
-        .map(|center| {
-            let energy: Arc<dyn BiasEnergy> =
-                Arc::new(Harmonic::new(center.clone(), config.kappa.clone())?);
-            Bias::new(cv.clone(), energy)
+        .map(|&k| {
+            let energy: Arc<dyn BiasEnergy> = Arc::new(Harmonic::new(
+                config.centers[k].clone(),
+                config.kappa.clone(),
+            )?);
+            Ok((k, Bias::new(cv.clone(), energy)?))
         })
         .collect::<Result<Vec<_>>>()?;
     let bar = if config.progress {
-        let bar = ProgressBar::new(config.centers.len() as u64);
+        let bar = ProgressBar::new(indices.len() as u64);
         bar.set_style(
             ProgressStyle::with_template(
                 "umbrella windows {bar:30} {pos}/{len} [{elapsed} < {eta}]",
@@ -200,25 +252,65 @@ pub fn run_umbrella(
     };
     let windows = biases
         .into_par_iter()
-        .enumerate()
         .map(|(k, bias)| {
-            let window = run_window(config, &cv, k, bias, system, &periods);
+            let window =
+                run_window(config, &cv, k, bias, system, &periods).map(|(samples, forces)| {
+                    WindowRun {
+                        index: k,
+                        samples,
+                        forces,
+                    }
+                });
             bar.inc(1);
             window
         })
         .collect::<Result<Vec<_>>>()?;
     bar.finish_and_clear();
-    let (windows, forces): (Vec<_>, Vec<_>) = windows.into_iter().unzip();
-    let forces = match config.mean_force {
-        MeanForceMethod::InstantaneousForce { .. } => forces,
-        _ => Vec::new(),
-    };
-    Ok(UmbrellaRun {
-        windows,
-        kt: config.thermostat.kt,
-        method: config.mean_force,
-        forces,
-    })
+    Ok(windows)
+}
+
+impl UmbrellaRun {
+    /// Assembles the run of `config` from its windows, which must be every window
+    /// `0..centers.len()` exactly once, in any order (e.g. the pieces of several
+    /// [`run_umbrella_windows`] calls). Windows are put in index order, so the result
+    /// does not depend on how the work was split.
+    pub fn from_windows(config: &UmbrellaConfig, windows: Vec<WindowRun>) -> Result<UmbrellaRun> {
+        validate(config)?;
+        let n = config.centers.len();
+        let mut slots: Vec<Option<WindowRun>> = vec![None; n];
+        for window in windows {
+            let k = window.index;
+            if k >= n {
+                return Err(CvError::InvalidDefinition {
+                    reason: format!("window index {k} is out of range ({n} windows)"),
+                });
+            }
+            if slots[k].replace(window).is_some() {
+                return Err(CvError::InvalidDefinition {
+                    reason: format!("window {k} given twice"),
+                });
+            }
+        }
+        let mut samples = Vec::with_capacity(n);
+        let mut forces = Vec::with_capacity(n);
+        for (k, slot) in slots.into_iter().enumerate() {
+            let window = slot.ok_or_else(|| CvError::InvalidDefinition {
+                reason: format!("window {k} is missing"),
+            })?;
+            samples.push(window.samples);
+            forces.push(window.forces);
+        }
+        let forces = match config.mean_force {
+            MeanForceMethod::InstantaneousForce { .. } => forces,
+            _ => Vec::new(),
+        };
+        Ok(UmbrellaRun {
+            windows: samples,
+            kt: config.thermostat.kt,
+            method: config.mean_force,
+            forces,
+        })
+    }
 }
 
 fn run_window(

@@ -7,12 +7,6 @@ use std::io::Cursor;
 
 use thermograd_md::*;
 
-fn temp_path(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("thermograd-md-extxyz-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
 #[test]
 fn frames_round_trip_exactly() {
     let table = SpeciesTable::new(vec!["Na".into(), "Cl".into(), "O".into()]).unwrap();
@@ -41,7 +35,8 @@ fn frames_round_trip_exactly() {
     };
     let frames = vec![with_forces, plain, open];
 
-    let path = temp_path("round_trip.xyz");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("round_trip.xyz");
     let mut writer = ExtxyzWriter::create(&path, table.clone()).unwrap();
     for f in &frames {
         writer.write_frame(f).unwrap();

@@ -117,9 +117,8 @@ mod tests {
 
     #[test]
     fn checkpoints_round_trip_and_check_their_kind() {
-        let dir = std::env::temp_dir().join(format!("tg-ckpt-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("c.bin");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.bin");
         let s = S {
             epoch: 3,
             loss: 0.1 + 0.2,
@@ -137,7 +136,7 @@ mod tests {
         std::fs::write(&path, b"garbage").unwrap();
         assert!(load_checkpoint::<S>(&path, "fm").is_err());
 
-        let m = dir.join("m.csv");
+        let m = dir.path().join("m.csv");
         write_metrics(
             &m,
             &[
@@ -152,7 +151,7 @@ mod tests {
         .unwrap();
         let text = std::fs::read_to_string(&m).unwrap();
         assert_eq!(text, "epoch,loss,note\n3,0.30000000000000004,\n4,2.0,1.5\n");
-        let j = dir.join("m.jsonl");
+        let j = dir.path().join("m.jsonl");
         write_metrics(
             &j,
             &[S {

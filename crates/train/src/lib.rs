@@ -1,6 +1,7 @@
-//! Trainers for thermograd models: force matching, relative entropy, DiffTRe and CV
-//! surrogates (Fuchs et al., chemtrain §3–4; Pathirage et al.). Temperature-dependent
-//! free-energy learning (Duschatko et al.) is not implemented yet.
+//! Trainers for thermograd models: force matching, relative entropy, DiffTRe, CV
+//! surrogates (Fuchs et al., chemtrain §3–4; Pathirage et al.) and temperature-dependent
+//! coarse-grained free energies learned from forces and energies at several
+//! temperatures (Duschatko et al. 2024; [`tdep`]).
 //!
 //! All potential trainers share chemtrain's building blocks (§4.1): load or sample
 //! states → per-state quantities from one model evaluation → weighted averages → loss,
@@ -25,6 +26,11 @@
 //!   free-energy change along training by BAR between reference sets and EXP within one.
 //! - **Relative entropy** ([`RelativeEntropy`], eq. 22): gradient
 //!   `β(⟨∂U/∂θ⟩_ref − ⟨∂U/∂θ⟩_model)` with model states reused by reweighting.
+//! - **Temperature-dependent free energies** ([`tdep`]): `A(R; T)` from force matching
+//!   plus `∂(βA)/∂β = ⟨u⟩_R` over samples at several temperatures
+//!   ([`TemperatureSample`]); a Bayesian linear (finite-rank GP) model on spline pair
+//!   features ([`KernelFreeEnergy`]) and a pair-MLP model ([`NnFreeEnergy`]); an analytic
+//!   benchmark ([`HiddenHarmonicDimer`]).
 //! - [`cv`]: training of neural-network CV surrogates on values (and optionally
 //!   Jacobians), with the value and Jacobian error statistics the surrogate paper reports.
 //!
@@ -85,6 +91,7 @@ mod relentropy;
 mod reweight;
 mod sampler;
 mod spline;
+pub mod tdep;
 mod units;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint, write_metrics};
@@ -107,4 +114,9 @@ pub use sampler::{
     PressureCoupling, Sampler, SamplerConfig, SamplerState, SharedPotential, Snapshot,
 };
 pub use spline::{SplinePair, SplinePairConfig};
+pub use tdep::{
+    tdep_loss, DimerErrors, FreeEnergyModel, FreeEnergyPrediction, HiddenHarmonicDimer,
+    KernelFreeEnergy, KernelFreeEnergyConfig, NnFreeEnergy, NnFreeEnergyConfig, NnTrainingConfig,
+    TdepLoss, TdepWeights, TemperatureSample, TemperatureTerm,
+};
 pub use units::{EnergyUnit, LengthUnit, UnitConversion, UnitSet};

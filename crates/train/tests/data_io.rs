@@ -9,10 +9,11 @@ use thermograd_train::formats::{
 };
 use thermograd_train::{Dataset, NpzKeys, Structure, TrainError, UnitConversion, UnitSet};
 
-fn tmpdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("thermograd-train-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn tmpdir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("thermograd-train-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -78,7 +79,8 @@ fn assert_close(a: &Dataset, b: &Dataset, tol: f64) {
 
 #[test]
 fn extxyz_round_trip_is_exact_and_keeps_virials() {
-    let dir = tmpdir("xyz");
+    let tmp = tmpdir("xyz");
+    let dir = tmp.path();
     let data = sample_dataset();
     let path = dir.join("a.extxyz");
     write_extxyz(&path, &data, &UnitConversion::IDENTITY).unwrap();
@@ -89,7 +91,8 @@ fn extxyz_round_trip_is_exact_and_keeps_virials() {
 
 #[test]
 fn extxyz_units_convert_at_the_boundary() {
-    let dir = tmpdir("xyz-units");
+    let tmp = tmpdir("xyz-units");
+    let dir = tmp.path();
     let data = sample_dataset();
     let path = dir.join("ase.extxyz");
     // Internal units are GROMACS; the file is in Å and eV.
@@ -118,7 +121,8 @@ fn extxyz_units_convert_at_the_boundary() {
 
 #[test]
 fn extxyz_stress_is_read_as_minus_volume_times_stress() {
-    let dir = tmpdir("xyz-stress");
+    let tmp = tmpdir("xyz-stress");
+    let dir = tmp.path();
     let path = dir.join("stress.extxyz");
     std::fs::write(
         &path,
@@ -132,7 +136,8 @@ fn extxyz_stress_is_read_as_minus_volume_times_stress() {
 
 #[test]
 fn malformed_extxyz_names_the_file_and_line() {
-    let dir = tmpdir("xyz-bad");
+    let tmp = tmpdir("xyz-bad");
+    let dir = tmp.path();
     let path = dir.join("broken.extxyz");
     std::fs::write(
         &path,
@@ -154,7 +159,8 @@ fn malformed_extxyz_names_the_file_and_line() {
 
 #[test]
 fn npz_round_trip_is_exact() {
-    let dir = tmpdir("npz");
+    let tmp = tmpdir("npz");
+    let dir = tmp.path();
     let data = sample_dataset();
     let path = dir.join("a.npz");
     let keys = NpzKeys::default();
@@ -212,7 +218,8 @@ fn npz_written_by_the_format_specification_is_read() {
 
 #[test]
 fn malformed_npz_is_an_error_naming_the_file() {
-    let dir = tmpdir("npz-bad");
+    let tmp = tmpdir("npz-bad");
+    let dir = tmp.path();
     let path = dir.join("truncated.npz");
     let bytes = std::fs::read(fixture("chemtrain_style.npz")).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
@@ -244,7 +251,8 @@ fn malformed_npz_is_an_error_naming_the_file() {
 
 #[test]
 fn npy_round_trip_is_exact() {
-    let dir = tmpdir("npy");
+    let tmp = tmpdir("npy");
+    let dir = tmp.path();
     let path = dir.join("a.npy");
     let a = thermograd_train::NpyArray::new(
         vec![2, 2, 3],

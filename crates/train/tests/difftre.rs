@@ -197,8 +197,8 @@ fn resume_reproduces_the_uninterrupted_run() {
     };
     let mut full = build(resume_config(None));
     full.train().unwrap();
-    let dir = std::env::temp_dir().join(format!("tg-difftre-resume-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let ckpt = dir.join("difftre.ckpt");
     let mut first = build(resume_config(Some(ckpt.clone())));
     first.update().unwrap();

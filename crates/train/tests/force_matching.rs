@@ -119,8 +119,8 @@ fn resume_reproduces_the_uninterrupted_run() {
         .unwrap();
     full.train().unwrap();
 
-    let dir = std::env::temp_dir().join(format!("tg-fm-resume-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let ckpt = dir.join("fm.ckpt");
     let mut first = bp_trainer_config(4, Some(ckpt.clone()))
         .build(model.clone(), split.train.clone(), split.validation.clone())

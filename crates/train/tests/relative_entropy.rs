@@ -219,8 +219,8 @@ fn gradient_matches_the_gaussian_answer_and_finite_differences() {
 
 #[test]
 fn training_converges_to_the_reference_precision_and_resumes_exactly() {
-    let dir = std::env::temp_dir().join(format!("tg-re-resume-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let ckpt = dir.join("re.ckpt");
     let mut full = tether_trainer(1.0, 200, None, 40);
     full.train().unwrap();

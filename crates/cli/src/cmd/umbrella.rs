@@ -8,9 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
-use thermograd_cv::{
-    grid_centers, run_umbrella, window_stats, CvSpec, MeanForceMethod, UmbrellaConfig,
-};
+use thermograd_cv::{grid_centers, window_stats, CvSpec, MeanForceMethod, UmbrellaConfig};
+use thermograd_dist::run_umbrella_distributed;
 use thermograd_md::{RunConfig, ThermostatConfig};
 
 use super::system::{read_config, PotentialSpec, Setup, SystemSpec, WallSpec};
@@ -29,6 +28,10 @@ pub struct Args {
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Keep each finished window in this directory and, when rerun with the same
+    /// config, resume from the windows found there instead of running them again.
+    #[arg(long)]
+    checkpoints: Option<PathBuf>,
 }
 
 /// The whole configuration file.
@@ -153,7 +156,19 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         progress: !args.quiet,
         mean_force: method,
     };
-    let run = run_umbrella(&config, cv.clone(), &|_| setup.instance())?;
+    // Under `mpirun` (in a build with the `mpi` feature) the windows are dealt over the
+    // ranks and rank 0 writes everything; otherwise this is one process doing it all.
+    let comm = thermograd_dist::world()?;
+    let Some(run) = run_umbrella_distributed(
+        comm.as_ref(),
+        &config,
+        cv.clone(),
+        &|_| setup.instance(),
+        args.checkpoints.as_deref(),
+    )?
+    else {
+        return Ok(());
+    };
 
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
