@@ -20,15 +20,14 @@
 //! configurations `examples/configs/train_fm.toml` and `train_rm.toml`), the mapped
 //! frames (`cg.extxyz`), `rdf.csv` (r, reference, prior, FM, RE) and both models.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use thermograd::geometry::{LinearMap, Vec3};
 use thermograd::md::{
-    fcc_lattice, Bond, BondedPrior, ForceField, Langevin, LennardJonesConfig, Potential,
-    PotentialSum, RdfConfig, RunConfig, Simulation, SoftSphereConfig, State, ThermostatConfig,
-    Topology, Truncation,
+    fcc_lattice, Bond, BondedPrior, LennardJonesConfig, Potential, PotentialSum, RdfConfig,
+    RunConfig, Simulation, State, Topology, Truncation,
 };
 use thermograd::nn::{AdamConfig, Frame, ModelFile};
 use thermograd::train::formats::write_extxyz;
@@ -37,6 +36,12 @@ use thermograd::train::{
     ReweightingConfig, SamplerConfig, Schedule, SplinePair, SplinePairConfig, SplitConfig,
     Structure, UnitConversion,
 };
+
+// `tests/train_examples.rs` includes both examples, hence this module twice.
+#[allow(clippy::duplicate_mod)]
+#[path = "common/mod.rs"]
+mod common;
+use common::{langevin, median, mse, parse_args, write_rdf_csv};
 
 const KT: f64 = 1.5;
 const MOLECULE_DENSITY: f64 = 0.25;
@@ -64,17 +69,13 @@ pub struct Summary {
 /// show (the mapped RDF starts near 0.7; `u(0.75) ≈ 0.07`), so that the short range,
 /// which force matching cannot learn from a handful of close contacts, stays repulsive.
 fn wall() -> thermograd::md::SoftSphere {
-    let mut c = SoftSphereConfig::single(0.6, 1.0, 12, 1.0);
-    c.shift = true;
-    c.build().expect("valid soft sphere")
+    common::soft_sphere(0.6, 1.0)
 }
 
 /// The relative-entropy prior (and the "prior" of the comparison): soft spheres
 /// `(0.9/r)¹²`, the bead size.
 fn soft_sphere() -> thermograd::md::SoftSphere {
-    let mut c = SoftSphereConfig::single(0.9, 1.0, 12, 1.5);
-    c.shift = true;
-    c.build().expect("valid soft sphere")
+    common::soft_sphere(0.9, 1.5)
 }
 
 /// Runs Langevin MD and returns `frames` snapshots (with total forces) every 50 steps.
@@ -84,14 +85,7 @@ fn simulate(
     frames: usize,
     seed: u64,
 ) -> anyhow::Result<Vec<Structure>> {
-    let ff = ForceField::new(potential, 0.3)?;
-    let integrator = Langevin::new(ThermostatConfig {
-        dt: 0.004,
-        kt: KT,
-        tau: 0.5,
-        seed,
-    })?;
-    let mut sim = Simulation::new(state, ff, Box::new(integrator))?;
+    let mut sim = langevin(state, potential, 0.004, KT, seed)?;
     let mut out = Vec::new();
     let run = RunConfig {
         equilibration_steps: 2000,
@@ -121,15 +115,6 @@ fn rdf(frames: &[Frame], r_max: f64) -> anyhow::Result<Vec<f64>> {
         rdf.accumulate(&f.positions, &f.species, &f.simbox)?;
     }
     Ok(rdf.curve(0, 0)?.g)
-}
-
-fn mse(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / a.len() as f64
-}
-
-fn median(mut x: Vec<f64>) -> f64 {
-    x.sort_by(f64::total_cmp);
-    x.get(x.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Runs the example; `quick` shrinks every stage to seconds (for the smoke test).
@@ -296,19 +281,12 @@ pub fn run(quick: bool, out: &Path) -> anyhow::Result<Summary> {
         )?),
         cutoff,
     )?;
-    let mut text = String::from("r,reference,prior,force_matching,relative_entropy\n");
-    let dr = cutoff / reference_rdf.len() as f64;
-    for k in 0..reference_rdf.len() {
-        text.push_str(&format!(
-            "{},{},{},{},{}\n",
-            (k as f64 + 0.5) * dr,
-            reference_rdf[k],
-            prior_rdf[k],
-            fm_rdf[k],
-            re_rdf[k]
-        ));
-    }
-    std::fs::write(out.join("rdf.csv"), text)?;
+    write_rdf_csv(
+        out,
+        "r,reference,prior,force_matching,relative_entropy",
+        cutoff / reference_rdf.len() as f64,
+        &[&reference_rdf, &prior_rdf, &fm_rdf, &re_rdf],
+    )?;
     Ok(Summary {
         prior_mse: mse(&prior_rdf, &reference_rdf),
         fm_mse: mse(&fm_rdf, &reference_rdf),
@@ -325,20 +303,9 @@ pub fn run(quick: bool, out: &Path) -> anyhow::Result<Summary> {
 
 #[allow(dead_code)]
 fn main() -> anyhow::Result<()> {
-    let mut quick = false;
-    let mut out = PathBuf::from("out/coarse_grain");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--quick" => quick = true,
-            "--out" => out = PathBuf::from(args.next().context("--out needs a directory")?),
-            "-h" | "--help" => {
-                println!("usage: coarse_grain [--quick] [--out DIR]");
-                return Ok(());
-            }
-            other => bail!("unknown argument {other:?} (try --help)"),
-        }
-    }
+    let Some((quick, out)) = parse_args("coarse_grain")? else {
+        return Ok(());
+    };
     let s = run(quick, &out)?;
     println!("bead RDF mean-square error against the mapped reference:");
     println!("  soft-sphere prior    {:.3e}", s.prior_mse);

@@ -15,19 +15,25 @@
 //! mean-square errors of prior and trained model (from fresh simulations) and the
 //! median time per update.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use thermograd::md::{
-    fcc_lattice, ForceField, Langevin, LennardJonesConfig, Potential, PotentialSum, RdfConfig,
-    RunConfig, Simulation, SoftSphereConfig, State, ThermostatConfig, Truncation,
+    fcc_lattice, LennardJonesConfig, Potential, PotentialSum, RdfConfig, RunConfig, State,
+    Truncation,
 };
 use thermograd::nn::{AdamConfig, ModelFile};
 use thermograd::train::{
     DiffTReConfig, OptimizerConfig, RdfObservable, ReweightingConfig, SamplerConfig,
     SplinePairConfig, Target,
 };
+
+// `tests/train_examples.rs` includes both examples, hence this module twice.
+#[allow(clippy::duplicate_mod)]
+#[path = "common/mod.rs"]
+mod common;
+use common::{langevin, median, mse, parse_args, write_rdf_csv};
 
 const KT: f64 = 1.0;
 const DENSITY: f64 = 0.8;
@@ -50,9 +56,7 @@ pub struct Summary {
 }
 
 fn soft_sphere() -> thermograd::md::SoftSphere {
-    let mut c = SoftSphereConfig::single(1.0, 1.0, 12, 1.5);
-    c.shift = true;
-    c.build().expect("valid soft sphere")
+    common::soft_sphere(1.0, 1.5)
 }
 
 fn start(seed: u64) -> anyhow::Result<State> {
@@ -65,14 +69,7 @@ fn start(seed: u64) -> anyhow::Result<State> {
 
 /// `g(r)` of `potential` from a Langevin run of `frames` snapshots every 20 steps.
 fn md_rdf(potential: PotentialSum, frames: usize, seed: u64) -> anyhow::Result<Vec<f64>> {
-    let ff = ForceField::new(potential, 0.3)?;
-    let integrator = Langevin::new(ThermostatConfig {
-        dt: 0.005,
-        kt: KT,
-        tau: 0.5,
-        seed,
-    })?;
-    let mut sim = Simulation::new(start(seed)?, ff, Box::new(integrator))?;
+    let mut sim = langevin(start(seed)?, potential, 0.005, KT, seed)?;
     let mut rdf = rdf_config().build()?;
     let run = RunConfig {
         equilibration_steps: 1000,
@@ -90,10 +87,6 @@ fn rdf_config() -> RdfConfig {
         n_bins: 50,
         n_species: 1,
     }
-}
-
-fn mse(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / a.len() as f64
 }
 
 /// Runs the example; `quick` shrinks every stage to seconds (for the smoke test).
@@ -153,46 +146,27 @@ pub fn run(quick: bool, out: &Path) -> anyhow::Result<Summary> {
         target_frames,
         15,
     )?;
-    let mut text = String::from("r,target,prior,trained\n");
-    let dr = rdf_config().r_max / rdf_config().n_bins as f64;
-    for k in 0..target.len() {
-        text.push_str(&format!(
-            "{},{},{},{}\n",
-            (k as f64 + 0.5) * dr,
-            target[k],
-            prior_rdf[k],
-            model_rdf[k]
-        ));
-    }
-    std::fs::write(out.join("rdf.csv"), text)?;
-    let mut secs: Vec<f64> = history.iter().map(|u| u.seconds).collect();
-    secs.sort_by(f64::total_cmp);
+    write_rdf_csv(
+        out,
+        "r,target,prior,trained",
+        rdf_config().r_max / rdf_config().n_bins as f64,
+        &[&target, &prior_rdf, &model_rdf],
+    )?;
     Ok(Summary {
         prior_mse: mse(&prior_rdf, &target),
         trained_mse: mse(&model_rdf, &target),
         updates: history.len(),
         simulations: history.last().map_or(0, |u| u.simulations),
-        median_update_seconds: secs[secs.len() / 2],
+        median_update_seconds: median(history.iter().map(|u| u.seconds).collect()),
         free_energy,
     })
 }
 
 #[allow(dead_code)]
 fn main() -> anyhow::Result<()> {
-    let mut quick = false;
-    let mut out = PathBuf::from("out/difftre_rdf");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--quick" => quick = true,
-            "--out" => out = PathBuf::from(args.next().context("--out needs a directory")?),
-            "-h" | "--help" => {
-                println!("usage: difftre_rdf [--quick] [--out DIR]");
-                return Ok(());
-            }
-            other => bail!("unknown argument {other:?} (try --help)"),
-        }
-    }
+    let Some((quick, out)) = parse_args("difftre_rdf")? else {
+        return Ok(());
+    };
     let s = run(quick, &out)?;
     println!(
         "RDF mean-square error: prior {:.3e}, trained {:.3e} ({:.1}× lower)",

@@ -24,13 +24,17 @@
 
 use std::f64::consts::PI;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use plotters::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+#[allow(dead_code)]
+#[path = "common/args.rs"]
+mod args;
+
 use thermograd::estimators::{
     bar, decorrelated_indices, exp_forward, exp_reverse, kish_ess, statistical_inefficiency,
     BarConfig, Mbar, MbarConfig, StatisticalInefficiencyConfig,
@@ -407,20 +411,9 @@ fn plot(path: &Path, points: &[(f64, f64, f64, f64)]) -> anyhow::Result<()> {
 
 #[allow(dead_code)]
 fn main() -> anyhow::Result<()> {
-    let mut quick = false;
-    let mut out = PathBuf::from("out/estimator_tour");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--quick" => quick = true,
-            "--out" => out = PathBuf::from(args.next().context("--out needs a directory")?),
-            "-h" | "--help" => {
-                println!("usage: estimator_tour [--quick] [--out DIR]");
-                return Ok(());
-            }
-            other => bail!("unknown argument {other:?} (try --help)"),
-        }
-    }
+    let Some((quick, out)) = args::parse_args("estimator_tour")? else {
+        return Ok(());
+    };
     run(quick, &out)?;
     println!("wrote {}", out.display());
     Ok(())

@@ -18,10 +18,13 @@
 //! Writes `DIR/errors.csv`, `DIR/curves.csv` and `DIR/free_energy.svg` (default
 //! `out/temperature_free_energy`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use plotters::prelude::*;
+#[allow(dead_code)]
+#[path = "common/args.rs"]
+mod args;
 use thermograd::nn::{Activation, AdamConfig};
 use thermograd::train::{
     DimerErrors, FreeEnergyModel, HiddenHarmonicDimer, KernelFreeEnergyConfig, NnFreeEnergyConfig,
@@ -328,16 +331,9 @@ fn plot(
 }
 
 fn main() -> Result<()> {
-    let mut quick = false;
-    let mut out = PathBuf::from("out/temperature_free_energy");
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--quick" => quick = true,
-            "--out" => out = PathBuf::from(args.next().context("--out needs a directory")?),
-            other => anyhow::bail!("unknown argument {other} (use --quick, --out DIR)"),
-        }
-    }
+    let Some((quick, out)) = args::parse_args("temperature_free_energy")? else {
+        return Ok(());
+    };
     let t = std::time::Instant::now();
     let summary = run(quick, &out)?;
     println!(

@@ -1,6 +1,8 @@
-//! Malformed inputs, one test per case (issue #11): extended XYZ files from the corpus in
-//! `tests/data/bad/`, MD checkpoints and NN model files damaged on purpose. Each case must
-//! be an error whose message names the file and the problem; none may panic.
+//! Malformed inputs, one test per case (issue #11): extended XYZ and `.npy` files from the
+//! corpus in `tests/data/bad/`, MD checkpoints and NN model files damaged on purpose. Each
+//! case must be an error whose message names the file and the problem; none may panic.
+//! Inputs that crashed a parser (found with the fuzz targets in `fuzz/` or while writing
+//! them; see `fuzz/README.md`) are kept here as regression tests.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +11,12 @@ use thermograd::md::{
     Simulation, SpeciesTable, State, ThermostatConfig, VelocityVerlet,
 };
 use thermograd::nn::file::{self, Dtype};
-use thermograd::nn::{Activation, Mlp, MlpConfig, ModelFile, NnError};
+use thermograd::nn::{
+    Activation, AngularKind, BehlerParrinello, BehlerParrinelloConfig, Mlp, MlpConfig, ModelFile,
+    NnError, SymmetryFunctions,
+};
+use thermograd::train::formats::read_npy;
+use thermograd::train::{SplinePair, TrainError};
 
 fn bad(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -153,6 +160,28 @@ fn extxyz_empty_file() {
     xyz_error("extxyz_empty.xyz", 1, &["no frames", "empty"]);
 }
 
+#[test]
+fn extxyz_huge_atom_count_is_not_allocated() {
+    // 3·10¹² atoms claimed, one atom line present: the parser used to allocate the
+    // frame's vectors for the claimed count and abort.
+    xyz_error(
+        "extxyz_huge_atom_count.xyz",
+        4,
+        &["file ends after 1 of 3000000000000 atom lines"],
+    );
+}
+
+#[test]
+fn extxyz_properties_column_count_overflow() {
+    // A column count of u64::MAX used to overflow the column total (a panic in debug
+    // builds, a wrong total in release).
+    xyz_error(
+        "extxyz_properties_count_overflow.xyz",
+        2,
+        &["Properties", "too many columns"],
+    );
+}
+
 fn small_sim(cells: usize, integrator: &str) -> Simulation {
     let (positions, simbox) = fcc_lattice(cells, 0.8).unwrap();
     let n = positions.len();
@@ -266,6 +295,55 @@ fn checkpoint_from_a_different_integrator() {
     );
 }
 
+/// FNV-1a 64, the checksum of MD checkpoints, so that a test can alter one and keep it
+/// consistent.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[test]
+fn checkpoint_with_a_neighbor_list_of_other_atoms() {
+    // The neighbor-list record (positions at the last rebuild) holds one atom fewer than
+    // the state; the checksum is correct, so only the loader's own check can catch it.
+    let path = scratch("short_list.ckpt");
+    let mut sim = small_sim(2, "nve");
+    sim.save_checkpoint(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let body = &bytes[..bytes.len() - 8];
+    // Right after construction the list was built at the current positions: find
+    // `Some`, the length 32 and the first position, as bincode writes them.
+    let mut pattern = vec![1u8];
+    pattern.extend_from_slice(&32u64.to_le_bytes());
+    for x in sim.state().positions[0].iter() {
+        pattern.extend_from_slice(&x.to_le_bytes());
+    }
+    let at = body
+        .windows(pattern.len())
+        .rposition(|w| w == pattern.as_slice())
+        .expect("the neighbor-list record is in the checkpoint");
+    let mut damaged = body[..at + 1].to_vec();
+    damaged.extend_from_slice(&31u64.to_le_bytes());
+    let positions = at + 9;
+    damaged.extend_from_slice(&body[positions..positions + 31 * 24]);
+    damaged.extend_from_slice(&body[positions + 32 * 24..]);
+    let sum = fnv1a(&damaged);
+    damaged.extend_from_slice(&sum.to_le_bytes());
+    std::fs::write(&path, &damaged).unwrap();
+    let before = sim.state().clone();
+    let (err, message) = checkpoint_error(&mut sim, &path);
+    assert!(
+        matches!(err, MdError::CorruptCheckpoint { .. }),
+        "{message}"
+    );
+    assert!(
+        message.contains("the neighbor list was built for 31 atoms, the state has 32"),
+        "{message}"
+    );
+    assert_eq!(sim.state(), &before);
+}
+
 #[test]
 fn checkpoint_that_is_not_one() {
     let path = bad("not_a_checkpoint.ckpt");
@@ -288,7 +366,8 @@ fn mlp(hidden: usize) -> Mlp {
     .unwrap()
 }
 
-/// Loads `path` as an MLP expecting the 3-8-1 architecture and returns the error text.
+/// Loads `path` as an MLP expecting the 3-8-1 architecture, checks that the error names
+/// the file and returns what was wrong (the error inside the file wrapper) and the text.
 fn model_error(path: &Path) -> (NnError, String) {
     let expected = MlpConfig {
         inputs: 3,
@@ -298,7 +377,19 @@ fn model_error(path: &Path) -> (NnError, String) {
     };
     let err = Mlp::load_expecting(path, &expected).expect_err("loading must fail");
     let message = err.to_string();
-    (err, message)
+    assert!(
+        message.contains(&path.display().to_string()),
+        "message does not name the file: {message}"
+    );
+    let NnError::File {
+        path: named,
+        source,
+    } = err
+    else {
+        panic!("expected an error naming the file, got {err:?}");
+    };
+    assert_eq!(named, path);
+    (*source, message)
 }
 
 #[test]
@@ -357,4 +448,94 @@ fn model_file_of_another_dtype() {
 fn model_file_that_is_text() {
     let (_, message) = model_error(&bad("not_a_model.tgnn"));
     assert!(message.contains("bad magic"), "{message}");
+}
+
+/// Reads a corpus `.npy` file, expects a format error naming the file and containing
+/// every one of `needles`.
+fn npy_error(name: &str, needles: &[&str]) {
+    let path = bad(name);
+    let err = read_npy(&path).expect_err("reading must fail");
+    let message = err.to_string();
+    assert!(
+        matches!(err, TrainError::Format { .. }),
+        "{name}: expected a format error, got {message}"
+    );
+    assert!(message.contains(name), "{message}");
+    for n in needles {
+        assert!(message.contains(n), "`{n}` missing from: {message}");
+    }
+}
+
+#[test]
+fn npy_shape_whose_product_overflows() {
+    // 2³² · 2³² · 2 values: npyz multiplied the dimensions unchecked, a panic in debug
+    // builds.
+    npy_error(
+        "npy_shape_overflow.npy",
+        &["shape [4294967296, 4294967296, 2]", "16 data bytes"],
+    );
+}
+
+#[test]
+fn npy_zero_length_shape_with_overflowing_strides() {
+    // No values at all, but the strides of the other two dimensions overflow.
+    npy_error(
+        "npy_zero_dim_stride_overflow.npy",
+        &["shape [0, 4294967296, 4294967296]", "0 data"],
+    );
+}
+
+#[test]
+fn npy_header_claiming_a_trillion_values() {
+    // A 10¹²-value header over 16 bytes of data is refused before any value is read.
+    npy_error(
+        "npy_huge_shape.npy",
+        &["shape [1000000000000]", "16 data bytes"],
+    );
+}
+
+#[test]
+fn spline_model_claiming_too_many_species() {
+    // A valid, checksummed file whose architecture claims 2³³ species: found by the
+    // `nn_model_file` fuzz target, it overflowed the knot-value count while building.
+    let path = bad("spline_species_overflow.tgnn");
+    let err = SplinePair::load(&path).expect_err("loading must fail");
+    let message = err.to_string();
+    assert!(
+        message.contains("spline_species_overflow.tgnn"),
+        "{message}"
+    );
+    assert!(
+        matches!(err.cause(), NnError::CorruptFile { .. }),
+        "{message}"
+    );
+    assert!(message.contains("too many knot values"), "{message}");
+}
+
+#[test]
+fn behler_parrinello_model_claiming_too_many_species() {
+    // Found by the `nn_model_file` fuzz target: a checksummed file whose architecture
+    // claims 2³³ species overflowed the descriptor count while being validated. The
+    // architecture is bincode of the config, which starts with the descriptors' cutoff
+    // (8 bytes) and species count (8 bytes).
+    let path = scratch("bp_species.tgnn");
+    let bp = BehlerParrinelloConfig {
+        descriptors: SymmetryFunctions::standard(3.0, 2, 3, AngularKind::G5),
+        hidden: vec![3],
+        activation: Activation::Tanh,
+    }
+    .build(2)
+    .unwrap();
+    let (mut header, params) = file::decode(&bp.to_bytes().unwrap()).unwrap();
+    assert_eq!(header.architecture[8..16], 2u64.to_le_bytes());
+    header.architecture[8..16].copy_from_slice(&(1u64 << 33).to_le_bytes());
+    file::write(&path, &header, &params).unwrap();
+    let err = BehlerParrinello::load(&path).expect_err("loading must fail");
+    let message = err.to_string();
+    assert!(message.contains("bp_species.tgnn"), "{message}");
+    assert!(
+        matches!(err.cause(), NnError::CorruptFile { .. }),
+        "{message}"
+    );
+    assert!(message.contains("too many descriptors"), "{message}");
 }

@@ -371,13 +371,14 @@ fn radial_eval(
 }
 
 /// [`radial_eval`] for `k` and `∇_r k` only, with the same arithmetic (so the same
-/// bits); `f` gives `F(q)` and `F'(q)`.
+/// bits); of `f`'s derivatives only `F(q)` and `F'(q)` are used (the others are dead
+/// code once inlined).
 #[inline]
 fn radial_value_grad(
     sigma2: f64,
     inv_l2: &[f64],
     r: &[f64],
-    f: impl Fn(f64) -> [f64; 2],
+    f: impl Fn(f64) -> [f64; 4],
     out: &mut KernelEval,
 ) {
     let d = r.len();
@@ -386,11 +387,38 @@ fn radial_value_grad(
     for a in 0..d {
         q += r[a] * (r[a] * inv_l2[a]);
     }
-    let [f0, f1] = f(q);
+    let [f0, f1, ..] = f(q);
     out.value = sigma2 * f0;
     for a in 0..d {
         out.grad[a] = 2.0 * sigma2 * f1 * (r[a] * inv_l2[a]);
     }
+}
+
+/// The squared exponential's radial profile `F(q) = exp(−q/2)` and its first three
+/// derivatives in `q`.
+#[inline]
+fn gaussian_profile(q: f64) -> [f64; 4] {
+    let f = (-0.5 * q).exp();
+    [f, -0.5 * f, 0.25 * f, -0.125 * f]
+}
+
+/// The Matérn 5/2 radial profile `F(q) = (1 + √5ρ + 5ρ²/3) exp(−√5ρ)`, `ρ = √q`, and
+/// its first three derivatives in `q`. `F'''` ~ 1/ρ is only ever multiplied by terms of
+/// order ρ⁴, so it is set to 0 at ρ = 0.
+#[inline]
+fn matern52_profile(q: f64) -> [f64; 4] {
+    let s5 = 5f64.sqrt();
+    let rho = q.sqrt();
+    let e = (-s5 * rho).exp();
+    let f0 = (1.0 + s5 * rho + 5.0 * q / 3.0) * e;
+    let f1 = -5.0 / 6.0 * (1.0 + s5 * rho) * e;
+    let f2 = 25.0 / 12.0 * e;
+    let f3 = if rho > 0.0 {
+        -25.0 * s5 / 24.0 * e / rho
+    } else {
+        0.0
+    };
+    [f0, f1, f2, f3]
 }
 
 /// Squared-exponential kernel with one length scale per dimension (ARD):
@@ -459,30 +487,12 @@ impl Kernel for SquaredExponential {
         Some(self.log_length_scales.len())
     }
     fn eval(&self, r: &[f64], param_derivs: bool, out: &mut KernelEval) {
-        let inv_l2 = &self.inv_l2;
-        radial_eval(
-            self.log_variance.exp(),
-            inv_l2,
-            r,
-            param_derivs,
-            |q| {
-                let f = (-0.5 * q).exp();
-                [f, -0.5 * f, 0.25 * f, -0.125 * f]
-            },
-            out,
-        );
+        let sigma2 = self.log_variance.exp();
+        radial_eval(sigma2, &self.inv_l2, r, param_derivs, gaussian_profile, out);
     }
     fn eval_value_grad(&self, r: &[f64], out: &mut KernelEval) {
-        radial_value_grad(
-            self.log_variance.exp(),
-            &self.inv_l2,
-            r,
-            |q| {
-                let f = (-0.5 * q).exp();
-                [f, -0.5 * f]
-            },
-            out,
-        );
+        let sigma2 = self.log_variance.exp();
+        radial_value_grad(sigma2, &self.inv_l2, r, gaussian_profile, out);
     }
     fn boxed_clone(&self) -> Box<dyn Kernel> {
         Box::new(self.clone())
@@ -541,46 +551,12 @@ impl Kernel for Matern52 {
         Some(self.log_length_scales.len())
     }
     fn eval(&self, r: &[f64], param_derivs: bool, out: &mut KernelEval) {
-        let inv_l2 = &self.inv_l2;
-        let s5 = 5f64.sqrt();
-        radial_eval(
-            self.log_variance.exp(),
-            inv_l2,
-            r,
-            param_derivs,
-            |q| {
-                // Derivatives with respect to q = ρ²; F''' ~ 1/ρ is only ever multiplied
-                // by terms of order ρ⁴, so it is set to 0 at ρ = 0.
-                let rho = q.sqrt();
-                let e = (-s5 * rho).exp();
-                let f0 = (1.0 + s5 * rho + 5.0 * q / 3.0) * e;
-                let f1 = -5.0 / 6.0 * (1.0 + s5 * rho) * e;
-                let f2 = 25.0 / 12.0 * e;
-                let f3 = if rho > 0.0 {
-                    -25.0 * s5 / 24.0 * e / rho
-                } else {
-                    0.0
-                };
-                [f0, f1, f2, f3]
-            },
-            out,
-        );
+        let sigma2 = self.log_variance.exp();
+        radial_eval(sigma2, &self.inv_l2, r, param_derivs, matern52_profile, out);
     }
     fn eval_value_grad(&self, r: &[f64], out: &mut KernelEval) {
-        let s5 = 5f64.sqrt();
-        radial_value_grad(
-            self.log_variance.exp(),
-            &self.inv_l2,
-            r,
-            |q| {
-                let rho = q.sqrt();
-                let e = (-s5 * rho).exp();
-                let f0 = (1.0 + s5 * rho + 5.0 * q / 3.0) * e;
-                let f1 = -5.0 / 6.0 * (1.0 + s5 * rho) * e;
-                [f0, f1]
-            },
-            out,
-        );
+        let sigma2 = self.log_variance.exp();
+        radial_value_grad(sigma2, &self.inv_l2, r, matern52_profile, out);
     }
     fn boxed_clone(&self) -> Box<dyn Kernel> {
         Box::new(self.clone())

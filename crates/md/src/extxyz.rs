@@ -245,6 +245,9 @@ pub fn read_extxyz(path: impl AsRef<Path>, species: &mut SpeciesTable) -> Result
     parse_extxyz(BufReader::new(file), path, species)
 }
 
+/// Atoms per frame allocated up front; larger frames grow as their lines are read.
+const MAX_PREALLOCATED_ATOMS: usize = 1 << 16;
+
 /// Reads every frame from `input`; `name` labels it in errors, which give the 1-based
 /// line number.
 pub fn parse_extxyz(
@@ -298,11 +301,14 @@ pub fn parse_extxyz(
             .transpose()?
             .ok_or_else(|| err(count_line + 1, "file ends before the comment line".into()))?;
         let header = parse_header(&comment).map_err(|reason| err(comment_line, reason))?;
+        // The count is not trusted for allocation: a corrupt count of 10^12 must end in
+        // "file ends after …" below, not in an allocation failure here.
+        let capacity = n.min(MAX_PREALLOCATED_ATOMS);
         let mut frame = Frame {
-            positions: Vec::with_capacity(n),
+            positions: Vec::with_capacity(capacity),
             simbox: header.simbox.clone(),
-            species: Vec::with_capacity(n),
-            forces: header.forces.map(|_| Vec::with_capacity(n)),
+            species: Vec::with_capacity(capacity),
+            forces: header.forces.map(|_| Vec::with_capacity(capacity)),
             energy: header.energy,
         };
         let mut last_line = comment_line;
@@ -513,7 +519,9 @@ fn parse_header(line: &str) -> std::result::Result<Header, String> {
             }
             _ => {}
         }
-        columns += count;
+        columns = columns
+            .checked_add(count)
+            .ok_or_else(|| format!("Properties `{props}`: too many columns"))?;
     }
     Ok(Header {
         simbox,

@@ -122,6 +122,17 @@ fn finish_step(state: &mut State, dt: f64) {
     state.time += dt;
 }
 
+/// One velocity-Verlet step (kick, drift, new forces, kick): the deterministic core
+/// the thermostats of Bussi and of Martyna et al. wrap.
+fn verlet(state: &mut State, ff: &mut ForceField, eval: &mut Evaluation, dt: f64) -> Result<()> {
+    kick(state, eval, 0.5 * dt);
+    drift(state, dt);
+    finish_step(state, dt);
+    ff.evaluate(state, eval)?;
+    kick(state, eval, 0.5 * dt);
+    Ok(())
+}
+
 fn scale_velocities(state: &mut State, factor: f64) {
     for v in &mut state.velocities {
         *v *= factor;
@@ -157,13 +168,7 @@ impl Integrator for VelocityVerlet {
         ff: &mut ForceField,
         eval: &mut Evaluation,
     ) -> Result<()> {
-        let dt = self.dt;
-        kick(state, eval, 0.5 * dt);
-        drift(state, dt);
-        finish_step(state, dt);
-        ff.evaluate(state, eval)?;
-        kick(state, eval, 0.5 * dt);
-        Ok(())
+        verlet(state, ff, eval, self.dt)
     }
     fn timestep(&self) -> f64 {
         self.dt
@@ -325,11 +330,7 @@ impl Integrator for Csvr {
     ) -> Result<()> {
         let dt = self.config.dt;
         self.thermostat(state, 0.5 * dt);
-        kick(state, eval, 0.5 * dt);
-        drift(state, dt);
-        finish_step(state, dt);
-        ff.evaluate(state, eval)?;
-        kick(state, eval, 0.5 * dt);
+        verlet(state, ff, eval, dt)?;
         self.thermostat(state, 0.5 * dt);
         Ok(())
     }
@@ -444,11 +445,7 @@ impl Integrator for NoseHooverChain {
         self.nf = degrees_of_freedom(state.n_atoms(), 3) as f64;
         let dt = self.config.dt;
         self.half_step(state);
-        kick(state, eval, 0.5 * dt);
-        drift(state, dt);
-        finish_step(state, dt);
-        ff.evaluate(state, eval)?;
-        kick(state, eval, 0.5 * dt);
+        verlet(state, ff, eval, dt)?;
         self.half_step(state);
         Ok(())
     }

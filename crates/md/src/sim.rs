@@ -455,6 +455,23 @@ impl Simulation {
             .load_state(&c.integrator_state)
             .map_err(|e| corrupt(e.to_string()))?;
         if let Some((positions, simbox)) = &c.last_build {
+            // The neighbor list is rebuilt from these positions and later compared with
+            // the state's, atom by atom: they must describe the same atoms.
+            if positions.len() != c.state.n_atoms() {
+                return Err(corrupt(format!(
+                    "the neighbor list was built for {} atoms, the state has {}",
+                    positions.len(),
+                    c.state.n_atoms()
+                )));
+            }
+            if let Some(atom) = positions
+                .iter()
+                .position(|r| !r.iter().all(|x| x.is_finite()))
+            {
+                return Err(corrupt(format!(
+                    "non-finite position of atom {atom} in the neighbor-list record"
+                )));
+            }
             let simbox = simbox.to_box().map_err(|e| corrupt(e.to_string()))?;
             self.forcefield.restore_build(positions, &simbox)?;
         }

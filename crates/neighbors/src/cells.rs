@@ -38,6 +38,9 @@ pub(crate) struct Extended {
 
 impl Extended {
     /// Wraps real atoms and adds every image within `reach` of the cell.
+    ///
+    /// Errors: [`NeighborError::AtomTooFar`] for an atom more than 2^30 cell lengths
+    /// outside the cell.
     pub fn build(positions: &[Vec3], simbox: &SimBox, reach: f64) -> Result<Self> {
         let n = positions.len();
         let mut ext = Extended {
@@ -61,6 +64,15 @@ impl Extended {
         let mut fractional = Vec::with_capacity(n);
         for (k, x) in positions.iter().enumerate() {
             let s = inverse * x;
+            // Lattice shifts are i32; wrapping an atom from further away than 2^30 cells
+            // could overflow them (and means the simulation has blown up anyway).
+            if !s.iter().all(|v| v.is_finite()) {
+                return Err(NeighborError::NonFinitePosition { atom: k });
+            }
+            let cells = s.amax();
+            if cells > MAX_CELLS_AWAY {
+                return Err(NeighborError::AtomTooFar { atom: k, cells });
+            }
             let mut m = s.map(f64::floor);
             let mut sw = s - m;
             for a in 0..3 {
@@ -160,6 +172,9 @@ impl Extended {
 /// How many bins one cutoff spans: bins are `reach / SUBDIVISION` thick and the stencil
 /// reaches `SUBDIVISION` bins in each direction.
 const SUBDIVISION: usize = 2;
+
+/// How far outside the cell (in cell lengths) an atom may be and still be wrapped.
+const MAX_CELLS_AWAY: f64 = (1u64 << 30) as f64;
 
 /// Atoms sorted into bins, each at least `reach / SUBDIVISION` thick in every direction.
 #[derive(Clone, Debug)]

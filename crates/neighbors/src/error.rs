@@ -24,6 +24,18 @@ pub enum NeighborError {
         /// Index of the atom.
         atom: usize,
     },
+    /// An atom lies so many cell lengths outside the periodic cell that its lattice shift
+    /// does not fit the list's 32-bit integers (a simulation that blew up).
+    #[error(
+        "atom {atom} lies {cells:e} cell lengths outside the periodic cell \
+         (at most 2^30 are supported)"
+    )]
+    AtomTooFar {
+        /// Index of the atom.
+        atom: usize,
+        /// Its largest distance from the cell along a cell vector, in cell lengths.
+        cells: f64,
+    },
     /// More atoms and images than a 32-bit index can address.
     #[error("{count} atoms and periodic images exceed the 2^32 the list can index")]
     TooManyAtoms {

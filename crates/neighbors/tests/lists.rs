@@ -259,6 +259,37 @@ fn bad_input_is_an_error() {
 }
 
 #[test]
+fn atoms_far_outside_the_cell_are_an_error_not_an_overflow() {
+    // Found by fuzzing checkpoints: an atom 10⁷⁷ cell lengths away overflowed the 32-bit
+    // lattice shift of its periodic images.
+    let simbox = SimBox::cubic(5.0).unwrap();
+    let far = vec![Vec3::new(0.0, 0.0, 0.0), Vec3::new(0.0, 5e77, 0.0)];
+    match CellList::new(&far, &simbox, 1.0).unwrap_err() {
+        NeighborError::AtomTooFar { atom: 1, cells } => assert!(cells > 1e76, "{cells}"),
+        other => panic!("unexpected error {other}"),
+    }
+    let mut list = NeighborList::new(NeighborListConfig {
+        cutoff: 1.0,
+        skin: 0.2,
+        kind: ListKind::Half,
+    })
+    .unwrap();
+    assert!(matches!(
+        list.update(&far, &simbox),
+        Err(NeighborError::AtomTooFar { atom: 1, .. })
+    ));
+    // A thousand cells away is still fine: wrapped like any other atom.
+    let wrapped = vec![Vec3::new(0.0, 0.0, 0.0), Vec3::new(0.0, 5000.5, 0.0)];
+    assert_eq!(
+        CellList::new(&wrapped, &simbox, 1.0)
+            .unwrap()
+            .pairs(ListKind::Half)
+            .len(),
+        1
+    );
+}
+
+#[test]
 fn empty_systems_have_no_pairs() {
     let simbox = SimBox::cubic(3.0).unwrap();
     assert!(CellList::new(&[], &simbox, 1.0)

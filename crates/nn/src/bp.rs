@@ -615,7 +615,7 @@ impl ModelFile for BehlerParrinello {
 
 impl BehlerParrinello {
     /// Loads a potential and checks its architecture ([`NnError::WrongArchitecture`]
-    /// otherwise).
+    /// inside an [`NnError::File`] naming `path` otherwise).
     pub fn load_expecting(
         path: &std::path::Path,
         expected: &BehlerParrinelloConfig,
@@ -625,7 +625,8 @@ impl BehlerParrinello {
             return Err(NnError::WrongArchitecture {
                 expected: expected.summary(),
                 found: m.config.summary(),
-            });
+            }
+            .in_file(path));
         }
         Ok(m)
     }

@@ -120,7 +120,22 @@ impl SymmetryFunctions {
                 return Err(config_error("angular", "need η ≥ 0, ζ ≥ 1, λ = ±1"));
             }
         }
+        if self.checked_dim().is_none() {
+            return Err(config_error(
+                "n_species",
+                format!("{} species give too many descriptors", self.n_species),
+            ));
+        }
         Ok(())
+    }
+
+    /// [`SymmetryFunctions::dim`], `None` on overflow (a damaged model file may claim
+    /// 2³³ species).
+    fn checked_dim(&self) -> Option<usize> {
+        let s = self.n_species;
+        let pairs = s.checked_mul(s.checked_add(1)?)? / 2;
+        s.checked_mul(self.radial.len())?
+            .checked_add(pairs.checked_mul(self.angular.len())?)
     }
 
     /// Number of descriptor columns.

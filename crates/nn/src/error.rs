@@ -102,6 +102,15 @@ pub enum NnError {
         /// Precision in the file.
         found: String,
     },
+    /// A model file could not be used; `source` says why (it is never another `File`).
+    /// [`NnError::cause`] looks through this wrapper.
+    #[error("model file {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: Box<NnError>,
+    },
     /// An error from the geometry crate.
     #[error(transparent)]
     Geometry(#[from] GeometryError),
@@ -126,6 +135,29 @@ impl From<dfdx::tensor::CpuError> for NnError {
 }
 
 impl NnError {
+    /// Attaches the file `path` to an error met while decoding or checking it; an
+    /// [`NnError::Io`] (which names its file already) and an error that already names a
+    /// file are returned unchanged.
+    pub fn in_file(self, path: &std::path::Path) -> NnError {
+        match self {
+            e @ (NnError::Io { .. } | NnError::File { .. }) => e,
+            e => NnError::File {
+                path: path.to_path_buf(),
+                source: Box::new(e),
+            },
+        }
+    }
+
+    /// The error behind an [`NnError::File`] wrapper, or `self`: lets callers match on
+    /// what was wrong (`CorruptFile`, `WrongArchitecture`, …) whether or not a file was
+    /// named.
+    pub fn cause(&self) -> &NnError {
+        match self {
+            NnError::File { source, .. } => source,
+            e => e,
+        }
+    }
+
     /// Wraps this error as an [`MdError::Potential`] named `name`, for [`thermograd_md::Potential`]
     /// implementations.
     pub fn into_md(self, name: &str) -> MdError {

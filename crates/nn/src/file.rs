@@ -191,13 +191,13 @@ pub fn write(path: &Path, header: &FileHeader, parameters: &[f64]) -> Result<()>
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-/// Reads and decodes a model file.
+/// Reads and decodes a model file; errors name the file ([`NnError::File`]).
 pub fn read(path: &Path) -> Result<(FileHeader, Vec<f64>)> {
     let bytes = std::fs::read(path).map_err(|source| NnError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    decode(&bytes)
+    decode(&bytes).map_err(|e| e.in_file(path))
 }
 
 /// Checks kind and precision of a decoded header.
@@ -246,12 +246,14 @@ pub trait ModelFile: Sized {
         let (header, parameters) = decode(&bytes)?;
         write(path, &header, &parameters)
     }
-    /// Reads a model from `path`.
+    /// Reads a model from `path`. Errors name the file: a damaged file or one of another
+    /// kind is an [`NnError::File`] around the error [`ModelFile::from_bytes`] gives
+    /// (see [`NnError::cause`]).
     fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|source| NnError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_bytes(&bytes)
+        Self::from_bytes(&bytes).map_err(|e| e.in_file(path))
     }
 }

@@ -759,14 +759,16 @@ impl crate::ModelFile for Mlp {
 
 impl Mlp {
     /// Loads a network and checks that it has the architecture `expected`
-    /// ([`NnError::WrongArchitecture`] otherwise).
+    /// ([`NnError::WrongArchitecture`] inside an [`NnError::File`] naming `path`
+    /// otherwise).
     pub fn load_expecting(path: &std::path::Path, expected: &MlpConfig) -> Result<Self> {
         let m = <Mlp as crate::ModelFile>::load(path)?;
         if m.config != *expected {
             return Err(NnError::WrongArchitecture {
                 expected: expected.summary(),
                 found: m.config.summary(),
-            });
+            }
+            .in_file(path));
         }
         Ok(m)
     }

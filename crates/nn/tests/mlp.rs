@@ -309,10 +309,15 @@ fn save_load_round_trip_is_bit_for_bit() {
         hidden: vec![7, 6],
         ..mlp.config().clone()
     };
-    assert!(matches!(
-        Mlp::load_expecting(&path, &other),
-        Err(NnError::WrongArchitecture { .. })
-    ));
+    let err = Mlp::load_expecting(&path, &other).unwrap_err();
+    assert!(
+        matches!(err.cause(), NnError::WrongArchitecture { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
     assert!(matches!(
         Mlp::load(&dir.join("missing")),
         Err(NnError::Io { .. })

@@ -5,23 +5,25 @@
 //! weights (and through observables that depend on the model), and new states are
 //! sampled when the effective sample size drops below a threshold.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use thermograd_geometry::Mat3;
 use thermograd_md::{Potential, State};
 use thermograd_nn::Frame;
 
-use crate::checkpoint::{load_checkpoint, save_checkpoint, write_metrics};
-use crate::error::{config_error, Result, TrainError};
+use crate::checkpoint::{load_checkpoint, save_checkpoint};
+use crate::error::{config_error, Result};
 use crate::model::{Cotangents, EnergyModel};
 use crate::observables::{Observable, StateView};
 use crate::optim::{Optimizer, OptimizerConfig};
-use crate::reweight::{FreeEnergyStep, ReweightingConfig, Statepoint, StatepointState, Weights};
+use crate::reweight::{FreeEnergyStep, ReweightingConfig, Statepoint, Weights};
 use crate::sampler::{Sampler, SamplerConfig};
+use crate::trainloop::{
+    self, apply_gradient, restore_parameters, LoopSettings, SamplingCheckpoint, TrainLoop,
+};
 
 /// One macroscopic target: the ensemble average of an observable should equal `target`.
 #[derive(Debug)]
@@ -181,14 +183,7 @@ pub struct DiffTRe<M> {
     cache: Option<ValueCache>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct DiffTReCheckpoint {
-    parameters: Vec<f64>,
-    optimizer: Optimizer,
-    update: usize,
-    history: Vec<DiffTReUpdate>,
-    statepoint: StatepointState,
-}
+type DiffTReCheckpoint = SamplingCheckpoint<DiffTReUpdate>;
 
 const KIND: &str = "difftre";
 
@@ -403,68 +398,12 @@ impl<M: EnergyModel + Clone + 'static> DiffTRe<M> {
     /// One update: reweight (resampling if the ESS fraction is below the threshold),
     /// loss and gradient, one optimizer step; checkpoint and metrics if configured.
     pub fn update(&mut self) -> Result<&DiffTReUpdate> {
-        let start = Instant::now();
-        let (weights, u, w, resampled) = self.statepoint.weights(&self.model, self.update)?;
-        let frames = self
-            .statepoint
-            .reference
-            .as_ref()
-            .expect("sampled")
-            .frames();
-        let out = self.evaluate(&frames, &weights, &u, &w, resampled)?;
-        let mut p = self.model.parameters();
-        let info = self
-            .optimizer
-            .step(&mut p, &out.gradient, self.update, self.config.updates)?;
-        self.model.set_parameters(&p)?;
-        self.update += 1;
-        self.history.push(DiffTReUpdate {
-            update: self.update,
-            loss: out.loss,
-            target_losses: out
-                .target_losses
-                .iter()
-                .map(|l| format!("{l:e}"))
-                .collect::<Vec<_>>()
-                .join(";"),
-            ess_fraction: out.ess / frames.len() as f64,
-            resampled,
-            simulations: self.statepoint.sampler.runs(),
-            free_energy: out.free_energy,
-            gradient_norm: info.gradient_norm,
-            seconds: start.elapsed().as_secs_f64(),
-        });
-        if let Some(path) = &self.config.checkpoint {
-            self.save_checkpoint(path)?;
-        }
-        if let Some(path) = &self.config.metrics {
-            write_metrics(path, &self.history)?;
-        }
-        Ok(self.history.last().expect("just pushed"))
+        trainloop::step(self)
     }
 
     /// Runs the remaining updates.
     pub fn train(&mut self) -> Result<&[DiffTReUpdate]> {
-        let bar = if self.config.progress {
-            let bar = ProgressBar::new(self.config.updates as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} updates  {msg}  eta {eta}")
-                    .expect("valid template"),
-            );
-            bar.set_position(self.update as u64);
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
-        while self.update < self.config.updates {
-            let u = self.update()?;
-            bar.set_message(format!(
-                "loss {:.3e}  ESS {:.2}  sims {}",
-                u.loss, u.ess_fraction, u.simulations
-            ));
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
+        trainloop::train(self)?;
         Ok(&self.history)
     }
 
@@ -488,22 +427,82 @@ impl<M: EnergyModel + Clone + 'static> DiffTRe<M> {
     pub fn resume(&mut self, path: impl AsRef<std::path::Path>) -> Result<()> {
         let path = path.as_ref();
         let c: DiffTReCheckpoint = load_checkpoint(path, KIND)?;
-        if c.parameters.len() != self.model.n_parameters() {
-            return Err(TrainError::Checkpoint {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "{} parameters, the model has {}",
-                    c.parameters.len(),
-                    self.model.n_parameters()
-                ),
-            });
-        }
-        self.model.set_parameters(&c.parameters)?;
+        restore_parameters(&mut self.model, &c.parameters, path)?;
         self.optimizer = c.optimizer;
         self.update = c.update;
         self.history = c.history;
         self.statepoint.restore(c.statepoint)?;
         self.cache = None;
         Ok(())
+    }
+}
+
+impl<M: EnergyModel + Clone + 'static> TrainLoop for DiffTRe<M> {
+    type Row = DiffTReUpdate;
+    const UNIT: &'static str = "updates";
+
+    fn settings(&self) -> LoopSettings<'_> {
+        LoopSettings {
+            planned: self.config.updates,
+            progress: self.config.progress,
+            checkpoint: self.config.checkpoint.as_deref(),
+            metrics: self.config.metrics.as_deref(),
+        }
+    }
+
+    fn steps_done(&self) -> usize {
+        self.update
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        let start = Instant::now();
+        let (weights, u, w, resampled) = self.statepoint.weights(&self.model, self.update)?;
+        let frames = self
+            .statepoint
+            .reference
+            .as_ref()
+            .expect("sampled")
+            .frames();
+        let out = self.evaluate(&frames, &weights, &u, &w, resampled)?;
+        let info = apply_gradient(
+            &mut self.model,
+            &mut self.optimizer,
+            &out.gradient,
+            self.update,
+            self.config.updates,
+        )?;
+        self.update += 1;
+        self.history.push(DiffTReUpdate {
+            update: self.update,
+            loss: out.loss,
+            target_losses: out
+                .target_losses
+                .iter()
+                .map(|l| format!("{l:e}"))
+                .collect::<Vec<_>>()
+                .join(";"),
+            ess_fraction: out.ess / frames.len() as f64,
+            resampled,
+            simulations: self.statepoint.sampler.runs(),
+            free_energy: out.free_energy,
+            gradient_norm: info.gradient_norm,
+            seconds: start.elapsed().as_secs_f64(),
+        });
+        Ok(())
+    }
+
+    fn rows(&self) -> &[DiffTReUpdate] {
+        &self.history
+    }
+
+    fn write_checkpoint(&self, path: &Path) -> Result<()> {
+        self.save_checkpoint(path)
+    }
+
+    fn message(u: &DiffTReUpdate) -> String {
+        format!(
+            "loss {:.3e}  ESS {:.2}  sims {}",
+            u.loss, u.ess_fraction, u.simulations
+        )
     }
 }

@@ -2,19 +2,19 @@
 //! 2008): minimise the weighted mean squared errors of forces, energies and virials over
 //! reference configurations with minibatch Adam.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use thermograd_geometry::{Mat3, Vec3};
 use thermograd_nn::{Frame, LabeledFrame, LossWeights};
 
-use crate::checkpoint::{load_checkpoint, save_checkpoint, write_metrics};
+use crate::checkpoint::{load_checkpoint, save_checkpoint};
 use crate::data::{batch_indices, Dataset, Structure};
 use crate::error::{config_error, Result, TrainError};
 use crate::model::{Cotangents, EnergyModel};
 use crate::optim::{EarlyStopping, Optimizer, OptimizerConfig};
+use crate::trainloop::{self, apply_gradient, restore_parameters, LoopSettings, TrainLoop};
 
 /// Weights `γ` of the terms of the force-matching loss (eq. 18); omitted fields take
 /// their defaults (forces 1, energy and virial 0).
@@ -426,7 +426,7 @@ impl<M: EnergyModel> ForceMatching<M> {
 
     /// Whether training is over (all epochs run, or stopped early).
     pub fn finished(&self) -> bool {
-        self.state.stopped || self.state.epoch >= self.config.epochs
+        trainloop::finished(self)
     }
 
     /// The loss (without gradient) of the current model on `data`.
@@ -443,86 +443,16 @@ impl<M: EnergyModel> ForceMatching<M> {
         Ok(total.finish(&self.config.weights, None))
     }
 
-    /// One epoch: seeded shuffle, one Adam step per batch, then validation.
+    /// One epoch: seeded shuffle, one Adam step per batch, then validation; checkpoint
+    /// and metrics if configured.
     pub fn run_epoch(&mut self) -> Result<&FmEpoch> {
-        let start = Instant::now();
-        let e = self.state.epoch;
-        let seed = self.config.seed ^ (e as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let batches = batch_indices(self.train.len(), self.config.batch_size, Some(seed))?;
-        let mut sums = Sums::default();
-        let mut lr = 0.0;
-        for batch in batches {
-            let structures: Vec<&Structure> =
-                batch.iter().map(|&i| &self.train.structures()[i]).collect();
-            let (s, g) = loss_sums(&self.model, &structures, &self.config.weights, true)?;
-            sums.add(&s);
-            let mut p = self.model.parameters();
-            let info =
-                self.state
-                    .optimizer
-                    .step(&mut p, &g.expect("requested"), e, self.config.epochs)?;
-            lr = info.learning_rate;
-            self.model.set_parameters(&p)?;
-        }
-        let train = sums.finish(&self.config.weights, None);
-        let val = if self.validation.is_empty() {
-            None
-        } else {
-            Some(self.evaluate(&self.validation)?)
-        };
-        if let Some(v) = &val {
-            if self.state.stopping.record(v.loss, &self.model.parameters()) {
-                self.state.stopped = true;
-            }
-        }
-        self.state.epoch += 1;
-        self.state.history.push(FmEpoch {
-            epoch: self.state.epoch,
-            train_loss: train.loss,
-            train_energy_rmse: train.energy_rmse,
-            train_force_rmse: train.force_rmse,
-            train_virial_rmse: train.virial_rmse,
-            validation_loss: val.as_ref().map(|v| v.loss),
-            validation_energy_rmse: val.as_ref().and_then(|v| v.energy_rmse),
-            validation_force_rmse: val.as_ref().and_then(|v| v.force_rmse),
-            validation_virial_rmse: val.as_ref().and_then(|v| v.virial_rmse),
-            learning_rate: lr,
-            seconds: start.elapsed().as_secs_f64(),
-        });
-        if let Some(path) = &self.config.checkpoint {
-            self.save_checkpoint(path)?;
-        }
-        if let Some(path) = &self.config.metrics {
-            write_metrics(path, &self.state.history)?;
-        }
-        Ok(self.state.history.last().expect("just pushed"))
+        trainloop::step(self)
     }
 
     /// Runs the remaining epochs (all of them, or until early stopping), then restores
     /// the best validated parameters if so configured. Returns the history.
     pub fn train(&mut self) -> Result<&[FmEpoch]> {
-        let bar = if self.config.progress {
-            let bar = ProgressBar::new(self.config.epochs as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} epochs  {msg}  eta {eta}")
-                    .expect("valid template"),
-            );
-            bar.set_position(self.state.epoch as u64);
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
-        while !self.finished() {
-            let m = self.run_epoch()?;
-            let msg = match (m.validation_force_rmse, m.train_force_rmse) {
-                (Some(v), _) => format!("loss {:.3e}  val F rmse {v:.3e}", m.train_loss),
-                (None, Some(t)) => format!("loss {:.3e}  F rmse {t:.3e}", m.train_loss),
-                _ => format!("loss {:.3e}", m.train_loss),
-            };
-            bar.set_message(msg);
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
+        trainloop::train(self)?;
         if self.config.restore_best {
             if let Some((_, best)) = self.state.stopping.best() {
                 let best = best.to_vec();
@@ -549,18 +479,95 @@ impl<M: EnergyModel> ForceMatching<M> {
     pub fn resume(&mut self, path: impl AsRef<std::path::Path>) -> Result<()> {
         let path = path.as_ref();
         let c: FmCheckpoint = load_checkpoint(path, KIND)?;
-        if c.parameters.len() != self.model.n_parameters() {
-            return Err(TrainError::Checkpoint {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "{} parameters, the model has {}",
-                    c.parameters.len(),
-                    self.model.n_parameters()
-                ),
-            });
-        }
-        self.model.set_parameters(&c.parameters)?;
+        restore_parameters(&mut self.model, &c.parameters, path)?;
         self.state = c.state;
         Ok(())
+    }
+}
+
+impl<M: EnergyModel> TrainLoop for ForceMatching<M> {
+    type Row = FmEpoch;
+    const UNIT: &'static str = "epochs";
+
+    fn settings(&self) -> LoopSettings<'_> {
+        LoopSettings {
+            planned: self.config.epochs,
+            progress: self.config.progress,
+            checkpoint: self.config.checkpoint.as_deref(),
+            metrics: self.config.metrics.as_deref(),
+        }
+    }
+
+    fn steps_done(&self) -> usize {
+        self.state.epoch
+    }
+
+    fn stopped(&self) -> bool {
+        self.state.stopped
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        let start = Instant::now();
+        let e = self.state.epoch;
+        let seed = self.config.seed ^ (e as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let batches = batch_indices(self.train.len(), self.config.batch_size, Some(seed))?;
+        let mut sums = Sums::default();
+        let mut lr = 0.0;
+        for batch in batches {
+            let structures: Vec<&Structure> =
+                batch.iter().map(|&i| &self.train.structures()[i]).collect();
+            let (s, g) = loss_sums(&self.model, &structures, &self.config.weights, true)?;
+            sums.add(&s);
+            let info = apply_gradient(
+                &mut self.model,
+                &mut self.state.optimizer,
+                &g.expect("requested"),
+                e,
+                self.config.epochs,
+            )?;
+            lr = info.learning_rate;
+        }
+        let train = sums.finish(&self.config.weights, None);
+        let val = if self.validation.is_empty() {
+            None
+        } else {
+            Some(self.evaluate(&self.validation)?)
+        };
+        if let Some(v) = &val {
+            if self.state.stopping.record(v.loss, &self.model.parameters()) {
+                self.state.stopped = true;
+            }
+        }
+        self.state.epoch += 1;
+        self.state.history.push(FmEpoch {
+            epoch: self.state.epoch,
+            train_loss: train.loss,
+            train_energy_rmse: train.energy_rmse,
+            train_force_rmse: train.force_rmse,
+            train_virial_rmse: train.virial_rmse,
+            validation_loss: val.as_ref().map(|v| v.loss),
+            validation_energy_rmse: val.as_ref().and_then(|v| v.energy_rmse),
+            validation_force_rmse: val.as_ref().and_then(|v| v.force_rmse),
+            validation_virial_rmse: val.as_ref().and_then(|v| v.virial_rmse),
+            learning_rate: lr,
+            seconds: start.elapsed().as_secs_f64(),
+        });
+        Ok(())
+    }
+
+    fn rows(&self) -> &[FmEpoch] {
+        &self.state.history
+    }
+
+    fn write_checkpoint(&self, path: &Path) -> Result<()> {
+        self.save_checkpoint(path)
+    }
+
+    fn message(m: &FmEpoch) -> String {
+        match (m.validation_force_rmse, m.train_force_rmse) {
+            (Some(v), _) => format!("loss {:.3e}  val F rmse {v:.3e}", m.train_loss),
+            (None, Some(t)) => format!("loss {:.3e}  F rmse {t:.3e}", m.train_loss),
+            _ => format!("loss {:.3e}", m.train_loss),
+        }
     }
 }

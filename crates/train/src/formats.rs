@@ -264,9 +264,60 @@ impl NpyArray {
     }
 }
 
-fn parse_npy(reader: impl Read, path: &Path, name: &str) -> Result<NpyArray> {
+/// The shape in the header of an `.npy` file and where its data start, if the header
+/// can be read this simply; `None` leaves the verdict on the file to npyz.
+fn npy_shape(bytes: &[u8]) -> Option<(Vec<u64>, usize)> {
+    if bytes.get(..6)? != b"\x93NUMPY" {
+        return None;
+    }
+    let (len, start): (usize, usize) = match bytes.get(6)? {
+        1 => (
+            u16::from_le_bytes(bytes.get(8..10)?.try_into().ok()?) as usize,
+            10,
+        ),
+        _ => (
+            u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize,
+            12,
+        ),
+    };
+    let end = start.checked_add(len)?;
+    let header = String::from_utf8_lossy(bytes.get(start..end)?);
+    let after = &header[header.find("shape")?..];
+    let open = after.find('(')?;
+    let close = open + after[open..].find(')')?;
+    let shape = after[open + 1..close]
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.trim_end_matches('L').parse::<u64>().ok())
+        .collect::<Option<Vec<u64>>>()?;
+    Some((shape, end))
+}
+
+fn parse_npy(bytes: &[u8], path: &Path, name: &str) -> Result<NpyArray> {
     let bad = |e: std::io::Error| format_error(path, format!("{name}: {e}"));
-    let npy = npyz::NpyFile::new(reader).map_err(bad)?;
+    // The shape is checked against the file size before npyz sees it: npyz multiplies
+    // the dimensions unchecked (a panic on overflow), and a shape claiming 10^12 values
+    // must be an error about the file, not an attempt to read them.
+    if let Some((shape, data_start)) = npy_shape(bytes) {
+        let available = bytes.len().saturating_sub(data_start) as u64;
+        // Every partial product of the dimensions (npyz's strides) must fit, and every
+        // dtype takes at least one byte per value.
+        let dims_fit = shape
+            .iter()
+            .try_fold(1u64, |acc, &s| acc.checked_mul(s.max(1)))
+            .is_some();
+        if !dims_fit || shape.iter().product::<u64>() > available {
+            return Err(format_error(
+                path,
+                format!(
+                    "{name}: shape {shape:?} needs more values than the {available} data \
+                     bytes of the file hold"
+                ),
+            ));
+        }
+    }
+    let npy = npyz::NpyFile::new(bytes).map_err(bad)?;
     let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
     let fortran = npy.order() == npyz::Order::Fortran;
     let npyz::DType::Plain(ty) = npy.dtype() else {
@@ -364,7 +415,7 @@ fn write_npy_to(out: impl Write, array: &NpyArray) -> std::io::Result<()> {
 pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray> {
     let path = path.as_ref();
     let bytes = read_bytes(path)?;
-    parse_npy(Cursor::new(bytes), path, "array")
+    parse_npy(&bytes, path, "array")
 }
 
 /// Writes a `.npy` file (`<f8`, C order) atomically.
@@ -398,7 +449,7 @@ fn read_npz_from(reader: impl Read + Seek, path: &Path) -> Result<BTreeMap<Strin
         entry
             .read_to_end(&mut bytes)
             .map_err(|e| format_error(path, format!("{name}: {e}")))?;
-        let array = parse_npy(Cursor::new(bytes), path, &name)?;
+        let array = parse_npy(&bytes, path, &name)?;
         out.insert(name, array);
     }
     Ok(out)

@@ -92,6 +92,7 @@ mod reweight;
 mod sampler;
 mod spline;
 pub mod tdep;
+mod trainloop;
 mod units;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint, write_metrics};

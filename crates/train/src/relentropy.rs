@@ -10,24 +10,24 @@
 //! above a threshold (the same [`Statepoint`] machinery as DiffTRe), and `ΔA_θ` is
 //! tracked along training (BAR between reference sets, EXP within one).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use thermograd_md::{Potential, State};
 use thermograd_nn::Frame;
 
-use crate::checkpoint::{load_checkpoint, save_checkpoint, write_metrics};
+use crate::checkpoint::{load_checkpoint, save_checkpoint};
 use crate::data::{batch_indices, Dataset};
-use crate::error::{config_error, Result, TrainError};
+use crate::error::{config_error, Result};
 use crate::model::{Cotangents, EnergyModel};
 use crate::optim::{Optimizer, OptimizerConfig};
-use crate::reweight::{
-    reweight, FreeEnergyStep, ReweightingConfig, Statepoint, StatepointState, Weights,
-};
+use crate::reweight::{reweight, FreeEnergyStep, ReweightingConfig, Statepoint, Weights};
 use crate::sampler::{Sampler, SamplerConfig};
+use crate::trainloop::{
+    self, apply_gradient, restore_parameters, LoopSettings, SamplingCheckpoint, TrainLoop,
+};
 
 /// Settings of a [`RelativeEntropy`] trainer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,14 +142,7 @@ pub struct RelativeEntropy<M> {
     history: Vec<RelativeEntropyUpdate>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct ReCheckpoint {
-    parameters: Vec<f64>,
-    optimizer: Optimizer,
-    update: usize,
-    history: Vec<RelativeEntropyUpdate>,
-    statepoint: StatepointState,
-}
+type ReCheckpoint = SamplingCheckpoint<RelativeEntropyUpdate>;
 
 const KIND: &str = "relative-entropy";
 
@@ -260,58 +253,12 @@ impl<M: EnergyModel + Clone + 'static> RelativeEntropy<M> {
     /// One update: reweight (resampling if the ESS fraction is below the threshold),
     /// loss and gradient on a reference minibatch, one optimizer step.
     pub fn update(&mut self) -> Result<&RelativeEntropyUpdate> {
-        let start = Instant::now();
-        let (weights, _, _, resampled) = self.statepoint.weights(&self.model, self.update)?;
-        let batch = self.batch()?;
-        let out = self.evaluate(&batch, &weights, resampled)?;
-        let mut p = self.model.parameters();
-        let info = self
-            .optimizer
-            .step(&mut p, &out.gradient, self.update, self.config.updates)?;
-        self.model.set_parameters(&p)?;
-        self.update += 1;
-        let n = self.statepoint.reference.as_ref().map_or(1, |r| r.len());
-        self.history.push(RelativeEntropyUpdate {
-            update: self.update,
-            loss: out.loss,
-            ess_fraction: out.ess / n as f64,
-            resampled,
-            simulations: self.statepoint.sampler.runs(),
-            free_energy: out.free_energy,
-            gradient_norm: info.gradient_norm,
-            seconds: start.elapsed().as_secs_f64(),
-        });
-        if let Some(path) = &self.config.checkpoint {
-            self.save_checkpoint(path)?;
-        }
-        if let Some(path) = &self.config.metrics {
-            write_metrics(path, &self.history)?;
-        }
-        Ok(self.history.last().expect("just pushed"))
+        trainloop::step(self)
     }
 
     /// Runs the remaining updates.
     pub fn train(&mut self) -> Result<&[RelativeEntropyUpdate]> {
-        let bar = if self.config.progress {
-            let bar = ProgressBar::new(self.config.updates as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} updates  {msg}  eta {eta}")
-                    .expect("valid template"),
-            );
-            bar.set_position(self.update as u64);
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
-        while self.update < self.config.updates {
-            let u = self.update()?;
-            bar.set_message(format!(
-                "loss {:.4e}  ESS {:.2}  sims {}",
-                u.loss, u.ess_fraction, u.simulations
-            ));
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
+        trainloop::train(self)?;
         Ok(&self.history)
     }
 
@@ -335,20 +282,70 @@ impl<M: EnergyModel + Clone + 'static> RelativeEntropy<M> {
     pub fn resume(&mut self, path: impl AsRef<std::path::Path>) -> Result<()> {
         let path = path.as_ref();
         let c: ReCheckpoint = load_checkpoint(path, KIND)?;
-        if c.parameters.len() != self.model.n_parameters() {
-            return Err(TrainError::Checkpoint {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "{} parameters, the model has {}",
-                    c.parameters.len(),
-                    self.model.n_parameters()
-                ),
-            });
-        }
-        self.model.set_parameters(&c.parameters)?;
+        restore_parameters(&mut self.model, &c.parameters, path)?;
         self.optimizer = c.optimizer;
         self.update = c.update;
         self.history = c.history;
         self.statepoint.restore(c.statepoint)
+    }
+}
+
+impl<M: EnergyModel + Clone + 'static> TrainLoop for RelativeEntropy<M> {
+    type Row = RelativeEntropyUpdate;
+    const UNIT: &'static str = "updates";
+
+    fn settings(&self) -> LoopSettings<'_> {
+        LoopSettings {
+            planned: self.config.updates,
+            progress: self.config.progress,
+            checkpoint: self.config.checkpoint.as_deref(),
+            metrics: self.config.metrics.as_deref(),
+        }
+    }
+
+    fn steps_done(&self) -> usize {
+        self.update
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        let start = Instant::now();
+        let (weights, _, _, resampled) = self.statepoint.weights(&self.model, self.update)?;
+        let batch = self.batch()?;
+        let out = self.evaluate(&batch, &weights, resampled)?;
+        let info = apply_gradient(
+            &mut self.model,
+            &mut self.optimizer,
+            &out.gradient,
+            self.update,
+            self.config.updates,
+        )?;
+        self.update += 1;
+        let n = self.statepoint.reference.as_ref().map_or(1, |r| r.len());
+        self.history.push(RelativeEntropyUpdate {
+            update: self.update,
+            loss: out.loss,
+            ess_fraction: out.ess / n as f64,
+            resampled,
+            simulations: self.statepoint.sampler.runs(),
+            free_energy: out.free_energy,
+            gradient_norm: info.gradient_norm,
+            seconds: start.elapsed().as_secs_f64(),
+        });
+        Ok(())
+    }
+
+    fn rows(&self) -> &[RelativeEntropyUpdate] {
+        &self.history
+    }
+
+    fn write_checkpoint(&self, path: &Path) -> Result<()> {
+        self.save_checkpoint(path)
+    }
+
+    fn message(u: &RelativeEntropyUpdate) -> String {
+        format!(
+            "loss {:.4e}  ESS {:.2}  sims {}",
+            u.loss, u.ess_fraction, u.simulations
+        )
     }
 }

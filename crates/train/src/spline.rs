@@ -50,7 +50,7 @@ impl SplinePairConfig {
         }
     }
 
-    /// Validates the knots.
+    /// Validates the knots and the species count.
     pub fn validate(&self) -> Result<()> {
         let k = &self.knots;
         if k.len() < 3 {
@@ -68,7 +68,20 @@ impl SplinePairConfig {
         if self.n_species == 0 {
             return Err(config_error("spline species", "need at least one"));
         }
+        if self.checked_n_values().is_none() {
+            return Err(config_error(
+                "spline species",
+                format!("{} species give too many knot values", self.n_species),
+            ));
+        }
         Ok(())
+    }
+
+    /// Knot values of the model (`n_pairs · (knots − 1)`), `None` on overflow.
+    fn checked_n_values(&self) -> Option<usize> {
+        let n = self.n_species;
+        let pairs = n.checked_mul(n.checked_add(1)?)? / 2;
+        pairs.checked_mul(self.knots.len().checked_sub(1)?)
     }
 
     /// A zero potential (all knot values 0), e.g. a correction on top of a prior.
@@ -508,6 +521,19 @@ impl ModelFile for SplinePair {
             bincode::deserialize(&header.architecture).map_err(|e| NnError::CorruptFile {
                 reason: format!("architecture: {e}"),
             })?;
+        config.validate().map_err(|e| NnError::CorruptFile {
+            reason: e.to_string(),
+        })?;
+        // Checked before `build` allocates: a damaged header may claim 10^9 species.
+        if config.checked_n_values() != Some(values.len()) {
+            return Err(NnError::CorruptFile {
+                reason: format!(
+                    "the architecture needs {} knot values, the file holds {}",
+                    config.checked_n_values().unwrap_or(usize::MAX),
+                    values.len()
+                ),
+            });
+        }
         let mut model = config.build().map_err(|e| NnError::CorruptFile {
             reason: e.to_string(),
         })?;

@@ -260,7 +260,7 @@ fn parse_number(path: &Path, line: usize, token: &str) -> anyhow::Result<f64> {
 }
 
 /// One finite value per line.
-fn read_values(path: &Path) -> anyhow::Result<Vec<f64>> {
+pub(crate) fn read_values(path: &Path) -> anyhow::Result<Vec<f64>> {
     let mut out = Vec::new();
     for (line, text) in data_lines(path)? {
         let mut tokens = text.split_whitespace();
@@ -285,7 +285,7 @@ fn read_values(path: &Path) -> anyhow::Result<Vec<f64>> {
 
 /// K rows of N whitespace-separated values; `inf` is allowed (a sample impossible in a
 /// state), NaN and `-inf` are not.
-fn read_matrix(path: &Path) -> anyhow::Result<Vec<Vec<f64>>> {
+pub(crate) fn read_matrix(path: &Path) -> anyhow::Result<Vec<Vec<f64>>> {
     let mut rows: Vec<Vec<f64>> = Vec::new();
     for (line, text) in data_lines(path)? {
         let mut row = Vec::new();
@@ -319,7 +319,7 @@ fn read_matrix(path: &Path) -> anyhow::Result<Vec<Vec<f64>>> {
 
 /// `--n-k`: an existing file of counts (whitespace or newline separated), else a
 /// comma-separated list.
-fn parse_n_k(arg: &str) -> anyhow::Result<Vec<usize>> {
+pub(crate) fn parse_n_k(arg: &str) -> anyhow::Result<Vec<usize>> {
     let path = Path::new(arg);
     if path.is_file() {
         let mut out = Vec::new();

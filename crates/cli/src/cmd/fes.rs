@@ -68,7 +68,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
 /// Reads the gradient CSV: header `x1..xd,g1..gd[,v1..vd]` (any column order), then one
 /// observation per line. Blank lines and lines starting with `#` are skipped.
-fn read_gradients(path: &Path) -> anyhow::Result<Observations> {
+pub(crate) fn read_gradients(path: &Path) -> anyhow::Result<Observations> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let name = path.display();

@@ -57,7 +57,7 @@ use thermograd_nn::{
 use thermograd_train::formats::{read_extxyz, read_npz_dataset};
 use thermograd_train::{
     AdfObservable, Dataset, DensityObservable, DiffTReConfig, EnergyModel, EnergyObservable,
-    EssKind, FmWeights, ForceMatchingConfig, NpzKeys, Observable, OptimizerConfig,
+    EssKind, FmWeights, ForceMatchingConfig, FreeEnergyStep, NpzKeys, Observable, OptimizerConfig,
     PressureObservable, RdfObservable, RelativeEntropyConfig, ReweightingConfig, SamplerConfig,
     Schedule, SplinePair, SplinePairConfig, SplitConfig, StateView, Target, UnitConversion,
     UnitSet,
@@ -484,6 +484,25 @@ fn save_model(model: &Model, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// After training: saves the model and writes `summary.json`, also printed; with
+/// `--dry-run`, prints only `valid` (what was checked).
+fn finish(
+    c: &Common,
+    model: &Model,
+    summary: &serde_json::Map<String, serde_json::Value>,
+    valid: &str,
+) -> anyhow::Result<()> {
+    if c.dry_run {
+        println!("{valid}");
+        return Ok(());
+    }
+    save_model(model, &c.out)?;
+    let text = serde_json::to_string_pretty(summary)?;
+    write_atomic(&c.out.join("summary.json"), &text)?;
+    println!("{text}");
+    Ok(())
+}
+
 fn prepare_out(c: &Common) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&c.out)
         .with_context(|| format!("cannot create {}", c.out.display()))?;
@@ -581,18 +600,13 @@ fn run_fm(c: &Common) -> anyhow::Result<()> {
         &ckpt,
         &mut summary
     ));
-    if c.dry_run {
-        println!("configuration and data are valid ({n_train} training structures)");
-        return Ok(());
-    }
-    save_model(&model, &c.out)?;
     summary.insert("training_structures".into(), n_train.into());
-    write_atomic(
-        &c.out.join("summary.json"),
-        &serde_json::to_string_pretty(&summary)?,
-    )?;
-    println!("{}", serde_json::to_string_pretty(&summary)?);
-    Ok(())
+    finish(
+        c,
+        &model,
+        &summary,
+        &format!("configuration and data are valid ({n_train} training structures)"),
+    )
 }
 
 fn fm_generic<M: EnergyModel>(
@@ -718,13 +732,7 @@ fn run_rm(c: &Common) -> anyhow::Result<()> {
                 trainer.resume(&ckpt)?;
             }
             trainer.train()?;
-            write_free_energy(
-                &c.out,
-                trainer
-                    .free_energy_steps()
-                    .iter()
-                    .map(|s| (s.update, s.delta_f, s.std_err, s.total)),
-            )?;
+            write_free_energy(&c.out, trainer.free_energy_steps())?;
             summary.insert("updates".into(), trainer.history().len().into());
             if let Some(last) = trainer.history().last() {
                 summary.insert("final".into(), serde_json::to_value(last)?);
@@ -733,26 +741,19 @@ fn run_rm(c: &Common) -> anyhow::Result<()> {
         };
         run()
     });
-    if c.dry_run {
-        println!("configuration and data are valid ({n_ref} reference structures)");
-        return Ok(());
-    }
-    save_model(&model, &c.out)?;
-    write_atomic(
-        &c.out.join("summary.json"),
-        &serde_json::to_string_pretty(&summary)?,
-    )?;
-    println!("{}", serde_json::to_string_pretty(&summary)?);
-    Ok(())
+    finish(
+        c,
+        &model,
+        &summary,
+        &format!("configuration and data are valid ({n_ref} reference structures)"),
+    )
 }
 
-fn write_free_energy(
-    out: &Path,
-    steps: impl Iterator<Item = (usize, f64, f64, f64)>,
-) -> anyhow::Result<()> {
+/// `free_energy.csv`: the free-energy change between successive reference sets.
+fn write_free_energy(out: &Path, steps: &[FreeEnergyStep]) -> anyhow::Result<()> {
     let mut text = String::from("update,delta_f,std_err,total\n");
-    for (u, d, e, t) in steps {
-        let _ = writeln!(text, "{u},{d},{e},{t}");
+    for s in steps {
+        let _ = writeln!(text, "{},{},{},{}", s.update, s.delta_f, s.std_err, s.total);
     }
     write_atomic(&out.join("free_energy.csv"), &text)
 }
@@ -1077,13 +1078,7 @@ fn run_difftre(c: &Common) -> anyhow::Result<()> {
                 }
             }
             write_atomic(&c.out.join("predictions.csv"), &text)?;
-            write_free_energy(
-                &c.out,
-                trainer
-                    .free_energy_steps()
-                    .iter()
-                    .map(|s| (s.update, s.delta_f, s.std_err, s.total)),
-            )?;
+            write_free_energy(&c.out, trainer.free_energy_steps())?;
             let h = trainer.history();
             let mut secs: Vec<f64> = h.iter().map(|u| u.seconds).collect();
             secs.sort_by(f64::total_cmp);
@@ -1102,15 +1097,5 @@ fn run_difftre(c: &Common) -> anyhow::Result<()> {
         };
         run()
     });
-    if c.dry_run {
-        println!("configuration is valid");
-        return Ok(());
-    }
-    save_model(&model, &c.out)?;
-    write_atomic(
-        &c.out.join("summary.json"),
-        &serde_json::to_string_pretty(&summary)?,
-    )?;
-    println!("{}", serde_json::to_string_pretty(&summary)?);
-    Ok(())
+    finish(c, &model, &summary, "configuration is valid")
 }
