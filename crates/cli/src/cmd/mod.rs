@@ -8,6 +8,7 @@ pub mod lj;
 pub mod metad;
 pub(crate) mod system;
 pub mod train;
+pub mod train_cv;
 pub mod umbrella;
 
 use std::path::Path;

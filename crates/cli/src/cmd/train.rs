@@ -1,5 +1,6 @@
 //! `thermograd train fm|rm|difftre --config FILE.toml --out DIR`: force matching,
 //! relative-entropy minimisation and DiffTRe from a TOML description (chemtrain §3).
+//! `thermograd train cv` trains a CV surrogate instead (see [`super::train_cv`]).
 //!
 //! Paths inside the file are relative to the file's directory. Every run writes into
 //! `--out`: the trained model (`model.tgnn`, the `thermograd-nn` model-file format), a
@@ -80,6 +81,8 @@ enum Method {
     Rm(Common),
     /// DiffTRe: match ensemble averages (RDF, ADF, pressure, density, energy).
     Difftre(Common),
+    /// A neural-network surrogate of a collective variable (values and Jacobians).
+    Cv(super::train_cv::CvArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -107,6 +110,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         Method::Fm(c) => run_fm(c),
         Method::Rm(c) => run_rm(c),
         Method::Difftre(c) => run_difftre(c),
+        Method::Cv(c) => super::train_cv::run(c),
     }
 }
 
