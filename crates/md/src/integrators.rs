@@ -10,6 +10,7 @@ use std::fmt::Debug;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{ChiSquared, Distribution, StandardNormal};
+use rayon::prelude::*;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use thermograd_geometry::{Mat3, Vec3};
 
@@ -100,21 +101,27 @@ fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T> {
     })
 }
 
+/// Atoms per rayon task in the element-wise loops of the integrators (below it they
+/// run on one thread).
+const MIN_ATOMS_PER_TASK: usize = 4096;
+
 fn kick(state: &mut State, eval: &Evaluation, dt: f64) {
-    for ((v, f), m) in state
+    state
         .velocities
-        .iter_mut()
-        .zip(&eval.forces)
-        .zip(&state.masses)
-    {
-        *v += (dt / m) * f;
-    }
+        .par_iter_mut()
+        .zip(eval.forces.par_iter())
+        .zip(state.masses.par_iter())
+        .with_min_len(MIN_ATOMS_PER_TASK)
+        .for_each(|((v, f), m)| *v += (dt / m) * f);
 }
 
 fn drift(state: &mut State, dt: f64) {
-    for (x, v) in state.positions.iter_mut().zip(&state.velocities) {
-        *x += dt * v;
-    }
+    state
+        .positions
+        .par_iter_mut()
+        .zip(state.velocities.par_iter())
+        .with_min_len(MIN_ATOMS_PER_TASK)
+        .for_each(|(x, v)| *x += dt * v);
 }
 
 fn finish_step(state: &mut State, dt: f64) {

@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 use thermograd_geometry::{Mat3, Vec3};
-use thermograd_neighbors::{brute_force_pairs, ListKind};
+use thermograd_neighbors::{brute_force_pairs, ListKind, NeighborList};
 
 use crate::{Configuration, Evaluation, MdError, Result};
 
@@ -151,45 +151,90 @@ fn pair_sum_impl<P: PairPotential + ?Sized>(
         }
     };
 
+    // One force buffer over all entries per part; rows are split evenly by neighbour
+    // count. The buffers live in `out`'s scratch between calls.
     let threads = rayon::current_num_threads();
-    let (energy, forces) = if threads == 1 || n < 1024 {
-        let mut forces = vec![Vec3::zeros(); n_ext];
-        let e = rows(0..n, &mut forces);
-        (e, forces)
-    } else {
-        let ranges = balanced_ranges(n, threads, |k| list.neighbors(order[k] as usize).len());
-        let parts: Vec<(f64, Vec<Vec3>)> = ranges
-            .into_par_iter()
-            .map(|range| {
-                let mut forces = vec![Vec3::zeros(); n_ext];
-                let e = rows(range, &mut forces);
-                (e, forces)
-            })
-            .collect();
-        let mut parts = parts.into_iter();
-        let (mut e, mut forces) = parts.next().expect("at least one range");
-        for (e2, f2) in parts {
-            e += e2;
-            for (a, b) in forces.iter_mut().zip(&f2) {
-                *a += b;
-            }
-        }
-        (e, forces)
-    };
+    let parts = if n < 1024 { 1 } else { threads };
+    let key = (
+        list as *const NeighborList as usize,
+        list.builds(),
+        n,
+        parts,
+    );
+    if out.scratch.ranges_key != Some(key) {
+        out.scratch.ranges = if parts == 1 {
+            std::iter::once(0..n).collect()
+        } else {
+            balanced_ranges(n, parts, |k| list.neighbors(order[k] as usize).len())
+        };
+        out.scratch.ranges_key = Some(key);
+    }
+    let ranges = out.scratch.ranges.clone();
+    let mut buffers = std::mem::take(&mut out.scratch.buffers);
+    buffers.resize_with(ranges.len(), Vec::new);
+    let part_energies: Vec<f64> = ranges
+        .into_par_iter()
+        .zip(buffers.par_iter_mut())
+        .map(|(range, forces)| {
+            forces.clear();
+            forces.resize(n_ext, Vec3::zeros());
+            rows(range, forces)
+        })
+        .collect();
+    let energy: f64 = part_energies.iter().sum();
 
-    let mut w = [0.0f64; 9];
-    for ((x, f), &s) in pos.iter().zip(&forces).zip(sources) {
-        for a in 0..3 {
-            for b in 0..3 {
-                w[3 * a + b] += x[a] * f[b];
+    // Fold the other parts into the first and take the virial Σ_k x_k ⊗ F_k, both in
+    // parallel over fixed blocks of entries (a fixed order of summation, so the result
+    // does not depend on scheduling).
+    let (forces, others) = buffers.split_first_mut().expect("at least one part");
+    let block_virials: Vec<[f64; 9]> = forces
+        .par_chunks_mut(REDUCE_BLOCK)
+        .zip(pos.par_chunks(REDUCE_BLOCK))
+        .enumerate()
+        .map(|(b, (block, x))| {
+            let entries = b * REDUCE_BLOCK..b * REDUCE_BLOCK + block.len();
+            for other in others.iter() {
+                for (f, g) in block.iter_mut().zip(&other[entries.clone()]) {
+                    *f += g;
+                }
             }
+            let mut w = [0.0f64; 9];
+            for (x, f) in x.iter().zip(block.iter()) {
+                for a in 0..3 {
+                    for c in 0..3 {
+                        w[3 * a + c] += x[a] * f[c];
+                    }
+                }
+            }
+            w
+        })
+        .collect();
+    let mut w = [0.0f64; 9];
+    for bw in &block_virials {
+        for (a, b) in w.iter_mut().zip(bw) {
+            *a += b;
         }
+    }
+    // Real atoms are the first n entries; ghosts fold onto their sources afterwards.
+    out.forces
+        .par_chunks_mut(REDUCE_BLOCK)
+        .zip(forces[..n].par_chunks(REDUCE_BLOCK))
+        .for_each(|(o, f)| {
+            for (o, f) in o.iter_mut().zip(f) {
+                *o += f;
+            }
+        });
+    for (f, &s) in forces[n..].iter().zip(&sources[n..]) {
         out.forces[s as usize] += f;
     }
+    out.scratch.buffers = buffers;
     out.virial += Mat3::from_row_slice(&w);
     out.energy += energy;
     Ok(())
 }
+
+/// Entries per block of the parallel reduction of per-thread force buffers.
+const REDUCE_BLOCK: usize = 4096;
 
 /// Entries per block of the branch-free loop: small enough for the block's scratch
 /// arrays to stay in L1, large enough to cover a typical row (≈ 40 entries for

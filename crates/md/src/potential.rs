@@ -48,6 +48,40 @@ pub struct Evaluation {
     pub forces: Vec<Vec3>,
     /// Virial tensor `Σ r_ij ⊗ f_ij` (energy units).
     pub virial: Mat3,
+    /// Work buffers of the pair loop, kept between evaluations (not part of the result).
+    pub(crate) scratch: Scratch,
+}
+
+/// Per-thread force buffers over a neighbor list's entries, reused from one evaluation
+/// to the next so that the pair loop neither allocates nor faults in fresh pages every
+/// step. Not part of the result: a clone starts empty and any two compare equal.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// One force buffer per part of the rows.
+    pub(crate) buffers: Vec<Vec<Vec3>>,
+    /// The split of the rows into parts, and what it was computed for (list address,
+    /// list builds, atoms, threads). A stale split would only balance the load worse:
+    /// every split covers all rows.
+    pub(crate) ranges: Vec<std::ops::Range<usize>>,
+    pub(crate) ranges_key: Option<(usize, usize, usize, usize)>,
+}
+
+impl Clone for Scratch {
+    fn clone(&self) -> Self {
+        Scratch::default()
+    }
+}
+
+impl PartialEq for Scratch {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Scratch({} buffers)", self.buffers.len())
+    }
 }
 
 impl Evaluation {
@@ -57,6 +91,7 @@ impl Evaluation {
             energy: 0.0,
             forces: vec![Vec3::zeros(); n_atoms],
             virial: Mat3::zeros(),
+            scratch: Scratch::default(),
         }
     }
 

@@ -13,6 +13,7 @@
 //! coordinate `k`. Half-cutoff bins test about 15.6·r³ candidate volume per atom instead
 //! of the 27·r³ of cutoff-sized bins with a 27-bin stencil.
 
+use rayon::prelude::*;
 use thermograd_geometry::{Mat3, SimBox};
 
 use crate::{
@@ -158,14 +159,12 @@ impl Extended {
 
     /// Recomputes every entry from the caller's current positions.
     pub fn refresh(&mut self, positions: &[Vec3]) {
-        for ((p, &s), t) in self
-            .positions
-            .iter_mut()
-            .zip(&self.source)
-            .zip(&self.translation)
-        {
-            *p = positions[s as usize] + t;
-        }
+        self.positions
+            .par_iter_mut()
+            .zip(self.source.par_iter())
+            .zip(self.translation.par_iter())
+            .with_min_len(4096)
+            .for_each(|((p, &s), t)| *p = positions[s as usize] + t);
     }
 }
 

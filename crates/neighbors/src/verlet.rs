@@ -150,22 +150,44 @@ impl NeighborList {
             }
         };
         // The two largest squared displacements: a pair's distance changes by at most the
-        // sum of its two atoms' displacements.
-        let (mut first, mut second) = (0.0f64, 0.0f64);
-        for (atom, (x, x0)) in positions.iter().zip(&self.reference).enumerate() {
-            let r2 = (x - x0).norm_squared();
-            // NaN fails every comparison, so test finiteness explicitly.
-            if !r2.is_finite() {
-                return Err(NeighborError::NonFinitePosition { atom });
+        // sum of its two atoms' displacements. (The two largest of a set do not depend on
+        // the order of the parallel reduction.)
+        fn top_two((first, second): (f64, f64), r2: f64) -> (f64, f64) {
+            if r2 > first {
+                (r2, first)
+            } else if r2 > second {
+                (first, r2)
+            } else {
+                (first, second)
             }
-            if r2 > second {
-                if r2 > first {
-                    second = first;
-                    first = r2;
-                } else {
-                    second = r2;
-                }
-            }
+        }
+        let (first, second, finite) = positions
+            .par_iter()
+            .zip(self.reference.par_iter())
+            .with_min_len(4096)
+            .fold(
+                || (0.0f64, 0.0f64, true),
+                |(a, b, ok), (x, x0)| {
+                    let r2 = (x - x0).norm_squared();
+                    let (a, b) = top_two((a, b), r2);
+                    (a, b, ok && r2.is_finite())
+                },
+            )
+            .reduce(
+                || (0.0, 0.0, true),
+                |(a, b, ok), (c, d, ok2)| {
+                    let (a, b) = top_two(top_two((a, b), c), d);
+                    (a, b, ok && ok2)
+                },
+            );
+        if !finite {
+            // NaN fails every comparison, so find the atom explicitly.
+            let atom = positions
+                .iter()
+                .zip(&self.reference)
+                .position(|(x, x0)| !(x - x0).norm_squared().is_finite())
+                .unwrap_or(0);
+            return Err(NeighborError::NonFinitePosition { atom });
         }
         Ok(first.sqrt() + second.sqrt() + 2.0 * box_drift > self.config.skin)
     }

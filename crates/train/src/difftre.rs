@@ -19,7 +19,7 @@ use crate::error::{config_error, Result};
 use crate::model::{Cotangents, EnergyModel};
 use crate::observables::{Observable, StateView};
 use crate::optim::{Optimizer, OptimizerConfig};
-use crate::reweight::{FreeEnergyStep, ReweightingConfig, Statepoint, Weights};
+use crate::reweight::{FreeEnergyStep, ReweightingConfig, Statepoint, StatepointState, Weights};
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::trainloop::{
     self, apply_gradient, restore_parameters, LoopSettings, SamplingCheckpoint, TrainLoop,
@@ -69,49 +69,15 @@ impl DiffTReConfig {
         if self.updates == 0 {
             return Err(config_error("updates", "need at least one"));
         }
-        if targets.is_empty() {
-            return Err(config_error("targets", "need at least one"));
-        }
-        for t in &targets {
-            if t.target.len() != t.observable.dim() {
-                return Err(config_error(
-                    "target",
-                    format!(
-                        "`{}` has {} components but the target {}",
-                        t.observable.name(),
-                        t.observable.dim(),
-                        t.target.len()
-                    ),
-                ));
-            }
-            if !(t.weight.is_finite() && t.weight >= 0.0) || t.target.iter().any(|x| !x.is_finite())
-            {
-                return Err(config_error(
-                    "target",
-                    format!(
-                        "`{}`: weight and values must be finite",
-                        t.observable.name()
-                    ),
-                ));
-            }
-        }
-        let with_virial = targets.iter().any(|t| t.observable.depends_on_model());
+        let point = StatePointLoss::new(self.sampler, self.reweighting, initial, prior, targets)?;
         let optimizer = self.optimizer.build(model.n_parameters())?;
         Ok(DiffTRe {
             config: self.clone(),
             model,
-            targets,
-            statepoint: Statepoint {
-                sampler: Sampler::new(self.sampler, initial, prior)?,
-                config: self.reweighting,
-                with_virial,
-                reference: None,
-                free_energy: Vec::new(),
-            },
+            point,
             optimizer,
             update: 0,
             history: Vec::new(),
-            cache: None,
         })
     }
 }
@@ -167,87 +133,145 @@ struct ValueCache {
     values: Vec<Option<Vec<Vec<f64>>>>,
 }
 
-/// A DiffTRe trainer; see the module docs. Resuming from its checkpoint
-/// ([`DiffTRe::resume`]) reproduces the uninterrupted run bit for bit: the checkpoint
-/// holds the parameters, the optimizer, the current reference states and the MD state
-/// the next simulation starts from.
+/// The per-state-point part of DiffTRe: the targets at one thermodynamic state, its
+/// sampler and reference set, and the loss and parameter gradient of a model there
+/// (eq. 7–10). [`DiffTRe`] holds one; [`crate::MultiStateDiffTRe`] one per state point,
+/// sharing the parameters and the optimizer.
 #[derive(Debug)]
-pub struct DiffTRe<M> {
-    config: DiffTReConfig,
-    model: M,
+pub(crate) struct StatePointLoss {
     targets: Vec<Target>,
-    statepoint: Statepoint,
-    optimizer: Optimizer,
-    update: usize,
-    history: Vec<DiffTReUpdate>,
+    pub(crate) statepoint: Statepoint,
     cache: Option<ValueCache>,
 }
 
-type DiffTReCheckpoint = SamplingCheckpoint<DiffTReUpdate>;
-
-const KIND: &str = "difftre";
-
-impl<M: EnergyModel + Clone + 'static> DiffTRe<M> {
-    /// The model.
-    pub fn model(&self) -> &M {
-        &self.model
-    }
-
-    /// The model, consuming the trainer.
-    pub fn into_model(self) -> M {
-        self.model
-    }
-
-    /// Replaces the parameters (e.g. for a finite-difference check on a fixed
-    /// reference set).
-    pub fn set_parameters(&mut self, parameters: &[f64]) -> Result<()> {
-        Ok(self.model.set_parameters(parameters)?)
-    }
-
-    /// Metrics of the updates so far.
-    pub fn history(&self) -> &[DiffTReUpdate] {
-        &self.history
-    }
-
-    /// Free-energy changes between successive reference sets.
-    pub fn free_energy_steps(&self) -> &[FreeEnergyStep] {
-        &self.statepoint.free_energy
-    }
-
-    /// Updates done.
-    pub fn updates_done(&self) -> usize {
-        self.update
+impl StatePointLoss {
+    /// Checks the targets and builds the sampler (which starts from `initial`, with
+    /// `prior` added to the model in every simulation).
+    pub(crate) fn new(
+        sampler: SamplerConfig,
+        reweighting: ReweightingConfig,
+        initial: State,
+        prior: Option<Arc<dyn Potential>>,
+        targets: Vec<Target>,
+    ) -> Result<Self> {
+        reweighting.validate()?;
+        if targets.is_empty() {
+            return Err(config_error("targets", "need at least one"));
+        }
+        for t in &targets {
+            if t.target.len() != t.observable.dim() {
+                return Err(config_error(
+                    "target",
+                    format!(
+                        "`{}` has {} components but the target {}",
+                        t.observable.name(),
+                        t.observable.dim(),
+                        t.target.len()
+                    ),
+                ));
+            }
+            if !(t.weight.is_finite() && t.weight >= 0.0) || t.target.iter().any(|x| !x.is_finite())
+            {
+                return Err(config_error(
+                    "target",
+                    format!(
+                        "`{}`: weight and values must be finite",
+                        t.observable.name()
+                    ),
+                ));
+            }
+        }
+        let with_virial = targets.iter().any(|t| t.observable.depends_on_model());
+        Ok(StatePointLoss {
+            targets,
+            statepoint: Statepoint {
+                sampler: Sampler::new(sampler, initial, prior)?,
+                config: reweighting,
+                with_virial,
+                reference: None,
+                free_energy: Vec::new(),
+            },
+            cache: None,
+        })
     }
 
     /// The targets.
-    pub fn targets(&self) -> &[Target] {
+    pub(crate) fn targets(&self) -> &[Target] {
         &self.targets
     }
 
-    /// Samples a reference set now if there is none (the first call of
-    /// [`DiffTRe::loss`] or [`DiffTRe::update`] does it otherwise).
-    pub fn ensure_samples(&mut self) -> Result<()> {
+    /// Free-energy changes between successive reference sets.
+    pub(crate) fn free_energy_steps(&self) -> &[FreeEnergyStep] {
+        &self.statepoint.free_energy
+    }
+
+    /// Reference sets sampled so far.
+    pub(crate) fn simulations(&self) -> u64 {
+        self.statepoint.sampler.runs()
+    }
+
+    /// Samples a reference set with `model` if there is none (`update`: the update
+    /// number recorded with the free-energy step).
+    pub(crate) fn ensure_samples<M: EnergyModel + Clone + 'static>(
+        &mut self,
+        model: &M,
+        update: usize,
+    ) -> Result<()> {
         if self.statepoint.reference.is_none() {
-            self.statepoint.resample(&self.model, self.update)?;
+            self.statepoint.resample(model, update)?;
         }
         Ok(())
     }
 
-    /// The loss, predictions and gradient at the current parameters on the current
-    /// reference states, **without** resampling (samples once if there are none).
-    pub fn loss(&mut self) -> Result<DiffTReLoss> {
-        self.ensure_samples()?;
+    /// Loss, predictions and gradient of `model` on the current reference states,
+    /// without resampling (samples once if there are none).
+    pub(crate) fn loss<M: EnergyModel + Clone + 'static>(
+        &mut self,
+        model: &M,
+        update: usize,
+    ) -> Result<DiffTReLoss> {
+        self.ensure_samples(model, update)?;
         let reference = self.statepoint.reference.as_ref().expect("sampled");
         let frames = reference.frames();
-        let (u, w) =
-            crate::reweight::model_terms(&self.model, &frames, self.statepoint.with_virial)?;
+        let (u, w) = crate::reweight::model_terms(model, &frames, self.statepoint.with_virial)?;
         let weights = crate::reweight::reweight(
             self.statepoint.beta(),
             &reference.model_energy,
             &u,
             self.statepoint.config.ess,
         )?;
-        self.evaluate(&frames, &weights, &u, &w, false)
+        self.evaluate(model, &frames, &weights, &u, &w, false)
+    }
+
+    /// Loss, predictions and gradient of `model` for update `update`: reweights the
+    /// reference states, resampling first if there are none or the ESS fraction is
+    /// below the threshold. Also returns the number of states.
+    pub(crate) fn loss_for_update<M: EnergyModel + Clone + 'static>(
+        &mut self,
+        model: &M,
+        update: usize,
+    ) -> Result<(DiffTReLoss, usize)> {
+        let (weights, u, w, resampled) = self.statepoint.weights(model, update)?;
+        let frames = self
+            .statepoint
+            .reference
+            .as_ref()
+            .expect("sampled")
+            .frames();
+        let out = self.evaluate(model, &frames, &weights, &u, &w, resampled)?;
+        Ok((out, frames.len()))
+    }
+
+    /// The resumable part.
+    pub(crate) fn save(&self) -> StatepointState {
+        self.statepoint.save()
+    }
+
+    /// Restores what [`StatePointLoss::save`] returned.
+    pub(crate) fn restore(&mut self, state: StatepointState) -> Result<()> {
+        self.statepoint.restore(state)?;
+        self.cache = None;
+        Ok(())
     }
 
     fn refresh_cache(&mut self) -> Result<()> {
@@ -286,8 +310,9 @@ impl<M: EnergyModel + Clone + 'static> DiffTRe<M> {
         Ok(())
     }
 
-    fn evaluate(
+    fn evaluate<M: EnergyModel>(
         &mut self,
+        model: &M,
         frames: &[Frame],
         weights: &Weights,
         u: &[f64],
@@ -382,7 +407,7 @@ impl<M: EnergyModel + Clone + 'static> DiffTRe<M> {
             forces: None,
             virial: any_virial.then_some(&w_direct[..]),
         };
-        let gradient = self.model.parameter_vjp(frames, &cot)?;
+        let gradient = model.parameter_vjp(frames, &cot)?;
         let free_energy = kt * (reference.reduced_free_energy + weights.reduced_delta_f);
         Ok(DiffTReLoss {
             loss,
@@ -393,6 +418,88 @@ impl<M: EnergyModel + Clone + 'static> DiffTRe<M> {
             resampled,
             free_energy,
         })
+    }
+}
+
+/// Per-target losses as `;`-separated text (metrics rows stay flat in CSV).
+pub(crate) fn join_losses(losses: &[f64]) -> String {
+    losses
+        .iter()
+        .map(|l| format!("{l:e}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// A DiffTRe trainer; see the module docs. Resuming from its checkpoint
+/// ([`DiffTRe::resume`]) reproduces the uninterrupted run bit for bit: the checkpoint
+/// holds the parameters, the optimizer, the current reference states and the MD state
+/// the next simulation starts from.
+#[derive(Debug)]
+pub struct DiffTRe<M> {
+    config: DiffTReConfig,
+    model: M,
+    point: StatePointLoss,
+    optimizer: Optimizer,
+    update: usize,
+    history: Vec<DiffTReUpdate>,
+}
+
+pub(crate) type DiffTReCheckpoint = SamplingCheckpoint<DiffTReUpdate>;
+
+const KIND: &str = "difftre";
+
+impl<M: EnergyModel + Clone + 'static> DiffTRe<M> {
+    /// The model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The model, consuming the trainer.
+    pub fn into_model(self) -> M {
+        self.model
+    }
+
+    /// Replaces the parameters (e.g. for a finite-difference check on a fixed
+    /// reference set).
+    pub fn set_parameters(&mut self, parameters: &[f64]) -> Result<()> {
+        Ok(self.model.set_parameters(parameters)?)
+    }
+
+    /// Metrics of the updates so far.
+    pub fn history(&self) -> &[DiffTReUpdate] {
+        &self.history
+    }
+
+    /// Free-energy changes between successive reference sets.
+    pub fn free_energy_steps(&self) -> &[FreeEnergyStep] {
+        self.point.free_energy_steps()
+    }
+
+    /// Updates done.
+    pub fn updates_done(&self) -> usize {
+        self.update
+    }
+
+    /// Whether all planned updates are done.
+    pub fn finished(&self) -> bool {
+        trainloop::finished(self)
+    }
+
+    /// The targets.
+    pub fn targets(&self) -> &[Target] {
+        self.point.targets()
+    }
+
+    /// Samples a reference set now if there is none (the first call of
+    /// [`DiffTRe::loss`] or [`DiffTRe::update`] does it otherwise).
+    pub fn ensure_samples(&mut self) -> Result<()> {
+        self.point.ensure_samples(&self.model, self.update)
+    }
+
+    /// The loss, predictions and gradient at the current parameters on the current
+    /// reference states, **without** resampling (samples once if there are none).
+    pub fn loss(&mut self) -> Result<DiffTReLoss> {
+        self.point.loss(&self.model, self.update)
     }
 
     /// One update: reweight (resampling if the ESS fraction is below the threshold),
@@ -409,31 +516,35 @@ impl<M: EnergyModel + Clone + 'static> DiffTRe<M> {
 
     /// Writes a checkpoint atomically.
     pub fn save_checkpoint(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
-        save_checkpoint(
-            path,
-            KIND,
-            &DiffTReCheckpoint {
-                parameters: self.model.parameters(),
-                optimizer: self.optimizer.clone(),
-                update: self.update,
-                history: self.history.clone(),
-                statepoint: self.statepoint.save(),
-            },
-        )
+        save_checkpoint(path, KIND, &self.checkpoint_state())
     }
 
     /// Continues from a checkpoint of a run with the same settings, targets and a model
     /// built the same way.
     pub fn resume(&mut self, path: impl AsRef<std::path::Path>) -> Result<()> {
         let path = path.as_ref();
-        let c: DiffTReCheckpoint = load_checkpoint(path, KIND)?;
+        self.restore_state(load_checkpoint(path, KIND)?, path)
+    }
+
+    /// Everything a checkpoint holds (trainers that embed this one store it).
+    pub(crate) fn checkpoint_state(&self) -> DiffTReCheckpoint {
+        DiffTReCheckpoint {
+            parameters: self.model.parameters(),
+            optimizer: self.optimizer.clone(),
+            update: self.update,
+            history: self.history.clone(),
+            statepoint: self.point.save(),
+        }
+    }
+
+    /// Restores what [`DiffTRe::checkpoint_state`] returned (`path`: where it was
+    /// read from, for errors).
+    pub(crate) fn restore_state(&mut self, c: DiffTReCheckpoint, path: &Path) -> Result<()> {
         restore_parameters(&mut self.model, &c.parameters, path)?;
         self.optimizer = c.optimizer;
         self.update = c.update;
         self.history = c.history;
-        self.statepoint.restore(c.statepoint)?;
-        self.cache = None;
-        Ok(())
+        self.point.restore(c.statepoint)
     }
 }
 
@@ -456,14 +567,7 @@ impl<M: EnergyModel + Clone + 'static> TrainLoop for DiffTRe<M> {
 
     fn advance(&mut self) -> Result<()> {
         let start = Instant::now();
-        let (weights, u, w, resampled) = self.statepoint.weights(&self.model, self.update)?;
-        let frames = self
-            .statepoint
-            .reference
-            .as_ref()
-            .expect("sampled")
-            .frames();
-        let out = self.evaluate(&frames, &weights, &u, &w, resampled)?;
+        let (out, n_frames) = self.point.loss_for_update(&self.model, self.update)?;
         let info = apply_gradient(
             &mut self.model,
             &mut self.optimizer,
@@ -475,15 +579,10 @@ impl<M: EnergyModel + Clone + 'static> TrainLoop for DiffTRe<M> {
         self.history.push(DiffTReUpdate {
             update: self.update,
             loss: out.loss,
-            target_losses: out
-                .target_losses
-                .iter()
-                .map(|l| format!("{l:e}"))
-                .collect::<Vec<_>>()
-                .join(";"),
-            ess_fraction: out.ess / frames.len() as f64,
-            resampled,
-            simulations: self.statepoint.sampler.runs(),
+            target_losses: join_losses(&out.target_losses),
+            ess_fraction: out.ess / n_frames as f64,
+            resampled: out.resampled,
+            simulations: self.point.simulations(),
             free_energy: out.free_energy,
             gradient_norm: info.gradient_norm,
             seconds: start.elapsed().as_secs_f64(),

@@ -28,6 +28,10 @@ pub enum TrainError {
     /// A neighbor search failed.
     #[error(transparent)]
     Neighbors(#[from] thermograd_neighbors::NeighborError),
+    /// A collective operation over ranks failed, or another rank's share of the work
+    /// did (see that rank's error).
+    #[error(transparent)]
+    Dist(#[from] thermograd_dist::DistError),
     /// A structure lacks a label the trainer needs.
     #[error("structure #{index} has no {what}")]
     MissingLabel {

@@ -414,6 +414,12 @@ impl<M: EnergyModel> ForceMatching<M> {
         self.model
     }
 
+    /// Replaces the parameters (e.g. when another trainer shares the model, as in
+    /// [`crate::Interleaved`]); the optimizer state is kept.
+    pub fn set_parameters(&mut self, parameters: &[f64]) -> Result<()> {
+        Ok(self.model.set_parameters(parameters)?)
+    }
+
     /// Metrics of the epochs run so far.
     pub fn history(&self) -> &[FmEpoch] {
         &self.state.history

@@ -24,6 +24,12 @@
 //!   Langevin MD ([`Sampler`]) reweighted to the current parameters ([`reweight`]), new
 //!   states when the effective sample size drops ([`ReweightingConfig`]); the
 //!   free-energy change along training by BAR between reference sets and EXP within one.
+//! - **Multi-state DiffTRe** ([`MultiStateDiffTRe`], chemtrain §3.1): the weighted sum
+//!   of DiffTRe losses at several [`StatePoint`]s (own `kT`, density or pressure bath,
+//!   targets), one shared optimizer; state points spread over the ranks of a
+//!   [`thermograd_dist::Comm`] with gradients summed by allreduce, per-rank checkpoints.
+//! - **Interleaved** ([`Interleaved`]): force-matching epochs alternating with DiffTRe
+//!   updates on one model, with one checkpoint covering both.
 //! - **Relative entropy** ([`RelativeEntropy`], eq. 22): gradient
 //!   `β(⟨∂U/∂θ⟩_ref − ⟨∂U/∂θ⟩_model)` with model states reused by reweighting.
 //! - **Temperature-dependent free energies** ([`tdep`]): `A(R; T)` from force matching
@@ -33,6 +39,14 @@
 //!   benchmark ([`HiddenHarmonicDimer`]).
 //! - [`cv`]: training of neural-network CV surrogates on values (and optionally
 //!   Jacobians), with the value and Jacobian error statistics the surrogate paper reports.
+//! - [`ensemble`]: deep ensembles (Lakshminarayanan et al. 2017) of force-matched models
+//!   ([`EnsembleConfig`] → [`DeepEnsemble`] → [`TrainedEnsemble`]), members spread over
+//!   the ranks of a [`thermograd_dist::Comm`] with results equal to one process,
+//!   per-member checkpoints; committee error, spread and calibration
+//!   ([`EnsembleMetrics`]).
+//! - [`active`]: query-by-committee active learning ([`ActiveLearning`]): MD with the
+//!   committee, label the candidates it disagrees on most with a reference potential,
+//!   retrain; a checkpoint per round.
 //!
 //! Units are the caller's coherent set (reduced LJ units in the tests; nm, kJ/mol by
 //! default in files); temperatures enter as `kT`.
@@ -76,15 +90,19 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod active;
 mod checkpoint;
 pub mod cv;
 mod data;
 mod difftre;
+pub mod ensemble;
 mod error;
 mod fm;
 pub mod formats;
 mod fsutil;
+mod interleaved;
 mod model;
+mod multistate;
 mod observables;
 mod optim;
 mod relentropy;
@@ -95,13 +113,24 @@ pub mod tdep;
 mod trainloop;
 mod units;
 
+pub use active::{ActiveLearning, ActiveLearningConfig, Driver, RoundReport, Selection};
 pub use checkpoint::{load_checkpoint, save_checkpoint, write_metrics};
 pub use data::{batch_indices, permutation, Dataset, Split, SplitConfig, Standardizer, Structure};
 pub use difftre::{DiffTRe, DiffTReConfig, DiffTReLoss, DiffTReUpdate, Target};
+pub use ensemble::{
+    DeepEnsemble, EnsembleConfig, EnsembleMetrics, EnsemblePrediction, TrainedEnsemble,
+};
 pub use error::{Result, TrainError};
 pub use fm::{force_matching_loss, FmEpoch, FmLoss, FmWeights, ForceMatching, ForceMatchingConfig};
 pub use formats::{NpyArray, NpzKeys};
+pub use interleaved::{
+    DiffTReSetup, Interleaved, InterleavedConfig, InterleavedPhase, InterleavedStep,
+};
 pub use model::{Cotangents, EnergyModel};
+pub use multistate::{
+    rank_checkpoint_path, MultiStateDiffTRe, MultiStateDiffTReConfig, MultiStateLoss,
+    MultiStateUpdate, StatePoint, StatePointConfig, StatePointReport,
+};
 pub use observables::{
     AdfObservable, DensityObservable, EnergyObservable, Observable, PressureObservable,
     RdfObservable, StateView,
