@@ -3,9 +3,12 @@
 //! uninterrupted run ends; a kill during a checkpoint write must never leave a checkpoint
 //! that cannot be loaded.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::{finish, kill_after, spawn};
 
 use thermograd_md::{
     fcc_lattice, ForceField, Langevin, LennardJonesConfig, PotentialSum, Simulation, State,
@@ -51,52 +54,6 @@ fn args(checkpoint: &Path, every: u64, steps: u64) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
-}
-
-fn spawn(args: &[String]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_thermograd"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary starts")
-}
-
-/// Runs to completion; returns the JSON report and stderr.
-fn finish(args: &[String]) -> (serde_json::Value, String) {
-    let out = spawn(args).wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "{stderr}");
-    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
-}
-
-/// Waits until `path` exists (or the child exits), then `extra` more; then SIGKILLs the
-/// child. Returns false if the child had already finished on its own, and fails the
-/// test if it had failed.
-fn kill_after(child: &mut Child, path: &Path, extra: Duration) -> bool {
-    let start = Instant::now();
-    while !path.exists() && start.elapsed() < Duration::from_secs(120) {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    std::thread::sleep(extra);
-    if let Some(status) = child.try_wait().unwrap() {
-        let mut stderr = String::new();
-        use std::io::Read;
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        assert!(status.success(), "the run failed on its own: {stderr}");
-        return false;
-    }
-    child.kill().unwrap(); // SIGKILL on Unix
-    child.wait().unwrap();
-    true
 }
 
 fn same_report(a: &serde_json::Value, b: &serde_json::Value) {

@@ -38,11 +38,31 @@ fn small(text: &str) -> String {
     small
 }
 
+/// The example without its `[bias_grid]` section: the bias summed exactly over hills.
+fn exact_sum(text: &str) -> String {
+    let start = text
+        .find("[bias_grid]")
+        .expect("the example has a [bias_grid]");
+    let end = start + text[start..].find("\n\n").unwrap();
+    let exact = format!("{}{}", &text[..start], &text[end + 2..]);
+    assert!(!exact.contains("[bias_grid]") && !exact.contains("intervals = ["));
+    exact
+}
+
 #[test]
 fn metad_writes_free_energy_hills_and_series() {
-    let dir = scratch("metad");
+    for (name, text) in [
+        ("grid", small(&example())),
+        ("exact", exact_sum(&small(&example()))),
+    ] {
+        check_outputs(name, &text);
+    }
+}
+
+fn check_outputs(name: &str, text: &str) {
+    let dir = scratch(&format!("metad-{name}"));
     let config = dir.join("dimer.toml");
-    std::fs::write(&config, small(&example())).unwrap();
+    std::fs::write(&config, text).unwrap();
     let out = dir.join("out");
     let run = metad(&config, &out);
     assert!(
@@ -50,6 +70,8 @@ fn metad_writes_free_energy_hills_and_series() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
+    // The grid covers every distance the walls allow: no step falls off it.
+    assert!(!String::from_utf8_lossy(&run.stdout).contains("outside [bias_grid]"));
     let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
     let data = |text: &str| {
         text.lines()
@@ -111,6 +133,21 @@ fn bad_configurations_name_the_offending_key() {
         (
             text.replace("kappa = [500.0]", "kappa = [500.0, 1.0]"),
             "[walls]".to_owned(),
+        ),
+        // A bias grid that does not match the CV.
+        (
+            text.replace("intervals = [65]", "intervals = [65, 3]"),
+            "[bias_grid] has 2 components".to_owned(),
+        ),
+        // A bias grid that is empty.
+        (
+            text.replace("upper = [3.0]", "upper = [0.3]"),
+            "bias grid component 0".to_owned(),
+        ),
+        // A misspelt key in the bias grid.
+        (
+            text.replace("intervals = [65]", "interval = [65]"),
+            "interval".to_owned(),
         ),
         // A missing section.
         (text.replace("[grid]", "[grid_typo]"), "grid".to_owned()),

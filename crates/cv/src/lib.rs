@@ -11,7 +11,8 @@
 //!   [`LinearCombination`], and a [`Stack`] of CVs as one multi-dimensional CV;
 //! - biases that act through the Jacobian, as MD potentials: [`Bias`] with a
 //!   [`Harmonic`] restraint (umbrella window), [`FlatBottom`] walls, a [`Moving`]
-//!   (steered) restraint, or well-tempered [`Metadynamics`] on a grid;
+//!   (steered) restraint, or well-tempered [`Metadynamics`] summed exactly over hills
+//!   or stored on a cubic Hermite grid ([`BiasStorage`]);
 //! - an umbrella-sampling driver, [`run_umbrella`], over windows on a 1-D or 2-D grid
 //!   ([`grid_centers`]), windows in parallel, with a choice of [`MeanForceMethod`];
 //! - a well-tempered metadynamics runner, [`run_metadynamics`]: independent walkers, the
@@ -56,7 +57,10 @@ pub use analytic::{
     Angle, CenterOfMassDistance, Coordination, Dihedral, Distance, DistanceComponents,
     LinearCombination, Stack,
 };
-pub use bias::{Bias, BiasEnergy, FlatBottom, Harmonic, Metadynamics, MetadynamicsConfig, Moving};
+pub use bias::{
+    Bias, BiasEnergy, BiasGridConfig, BiasStorage, FlatBottom, Harmonic, Metadynamics,
+    MetadynamicsConfig, Moving,
+};
 pub use cv::{periodic_difference, CollectiveVariable, CvValue};
 pub use error::{CvError, Result};
 pub use instantaneous::{instantaneous_mean_force, InstantaneousForce, InstantaneousForceConfig};

@@ -14,6 +14,11 @@
 //! A deposit changes the bias between force evaluations; the new hill acts from the
 //! next step on (as in PLUMED).
 //!
+//! The bias is the exact sum over hills or, with [`crate::BiasStorage::Grid`], a cubic
+//! Hermite interpolant on a grid whose cost per step does not grow with the number of
+//! hills (see [`Metadynamics`]); each walker reports how many of its evaluations fell
+//! off that grid ([`MetadynamicsWalker::outside_grid`]).
+//!
 //! **Error estimate.** `replicas` independent walkers (seeds `seed + r`, each with its
 //! own bias) give independent estimates `A_r`. Each is aligned so that the free energy
 //! of the whole reporting grid, `−kT ln Σ_j exp(−A_r(ξ_j)/kT)`, is zero (a constant
@@ -42,8 +47,9 @@ use crate::error::{CvError, Result};
 /// What every walker runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetadynamicsRunConfig {
-    /// Hills (σ, initial height, bias factor γ) and the reporting grid; its `kt` must
-    /// equal the thermostat's.
+    /// Hills (σ, initial height, bias factor γ), the bias storage (exact sum or
+    /// Hermite grid, laid out with the CV's periods) and the reporting grid; its `kt`
+    /// must equal the thermostat's.
     pub metadynamics: MetadynamicsConfig,
     /// Langevin time step, kT and friction time; walker `r` uses seed `seed + r`.
     pub thermostat: ThermostatConfig,
@@ -105,6 +111,11 @@ pub struct MetadynamicsWalker {
     /// The final free-energy estimate on the grid (energy units), aligned as in the
     /// module docs.
     pub free_energy: Vec<f64>,
+    /// Bias evaluations (forces, records and deposits) that fell off the bias grid and
+    /// used the exact sum over hills ([`Metadynamics::outside_grid_evaluations`]); 0
+    /// with exact storage.
+    #[serde(default)]
+    pub outside_grid: u64,
 }
 
 /// The result of [`run_metadynamics`].
@@ -162,12 +173,19 @@ pub fn run_metadynamics(
             "metadynamics kT {kt_meta} differs from the thermostat's {kt}"
         ));
     }
-    // Validates the hill parameters and the CV's dimension once, before any walker.
-    Bias::new(
-        cv.clone(),
-        Arc::new(Metadynamics::new(config.metadynamics.clone())?),
-    )?;
+    // Validates the hill parameters, the bias grid and the CV's dimension and periods
+    // once, before any walker.
     let periods: Vec<Option<f64>> = (0..cv.dim()).map(|c| cv.period(c)).collect();
+    if config.metadynamics.lower.len() != periods.len() {
+        return invalid(format!(
+            "metadynamics has {} components, the CV `{}` has {}",
+            config.metadynamics.lower.len(),
+            cv.name(),
+            periods.len()
+        ));
+    }
+    let meta = Metadynamics::with_periods(config.metadynamics.clone(), &periods)?;
+    Bias::new(cv.clone(), Arc::new(meta))?;
     let total = (config.equilibration_steps + config.steps) * config.replicas as u64;
     let bar = if config.progress {
         let bar = ProgressBar::new(total);
@@ -184,7 +202,7 @@ pub fn run_metadynamics(
         .map(|r| run_walker(config, &cv, r, system, &periods, &bar))
         .collect::<Result<Vec<_>>>()?;
     bar.finish_and_clear();
-    let meta = Metadynamics::new(config.metadynamics.clone())?;
+    let meta = Metadynamics::with_periods(config.metadynamics.clone(), &periods)?;
     let (grid, _) = meta.free_energy(&periods);
     let n = walkers.len() as f64;
     let mut free_energy: Vec<f64> = (0..grid.len())
@@ -225,7 +243,10 @@ fn run_walker(
 ) -> Result<MetadynamicsWalker> {
     let md = |source| CvError::Walker { replica: r, source };
     let kt = config.thermostat.kt;
-    let meta = Arc::new(Metadynamics::new(config.metadynamics.clone())?);
+    let meta = Arc::new(Metadynamics::with_periods(
+        config.metadynamics.clone(),
+        periods,
+    )?);
     let (state, mut potential) = system(r).map_err(md)?;
     potential.push(Box::new(Bias::new(cv.clone(), meta.clone())?));
     let forcefield = ForceField::new(potential, config.skin).map_err(md)?;
@@ -251,6 +272,7 @@ fn run_walker(
         bias: Vec::new(),
         snapshots: Vec::new(),
         free_energy: Vec::new(),
+        outside_grid: 0,
     };
     let mut value = CvValue::default();
     let mut gradient = vec![0.0; dim];
@@ -293,5 +315,6 @@ fn run_walker(
     }
     bar.inc(config.steps % TICK);
     walker.free_energy = estimate(&meta, periods, kt);
+    walker.outside_grid = meta.outside_grid_evaluations();
     Ok(walker)
 }

@@ -142,6 +142,7 @@ fn metadynamics_hills_are_well_tempered_and_conservative() {
             height: 1.0,
             bias_factor: 5.0,
             kt: 1.0,
+            storage: Default::default(),
         })
         .unwrap(),
     );

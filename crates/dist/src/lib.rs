@@ -15,6 +15,9 @@
 //!   points, equal to the single-process sum up to rounding.
 //! - [`run_replica_exchange`]: parallel tempering for Langevin dynamics, replicas dealt
 //!   over ranks, with exchange statistics; the same result on any number of ranks.
+//!   [`run_replica_exchange_checkpointed`] adds per-rank checkpoints at exchange
+//!   boundaries and a restart of the whole job that reproduces the uninterrupted run bit
+//!   for bit (statistics accumulated across the restart).
 //!
 //! Every function takes `&dyn Comm` and behaves the same on one process, so the
 //! single-process path is the tested reference of the distributed one.
@@ -46,7 +49,11 @@ pub use comm::{
 pub use error::{DistError, Result};
 #[cfg(feature = "mpi")]
 pub use mpi_comm::Mpi;
-pub use remd::{run_replica_exchange, ExchangeStats, ReplicaExchangeConfig, ReplicaExchangeRun};
+pub use remd::{
+    replica_checkpoint_paths, run_replica_exchange, run_replica_exchange_checkpointed,
+    ExchangeStats, ReplicaCheckpointConfig, ReplicaExchangeConfig, ReplicaExchangeOutcome,
+    ReplicaExchangeRun,
+};
 pub use umbrella::{run_umbrella_distributed, window_checkpoint_path};
 
 /// The communicator of this process: with the `mpi` feature and a process started by

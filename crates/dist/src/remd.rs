@@ -1,14 +1,22 @@
 //! Replica exchange over temperatures (parallel tempering) for Langevin dynamics, with
-//! the replicas dealt over ranks.
+//! the replicas dealt over ranks, and per-rank checkpoints from which a killed job
+//! resumes bit for bit.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use thermograd_md::{
-    ForceField, Integrator, Langevin, PotentialSum, Simulation, State, ThermostatConfig,
+    ForceField, Integrator, Langevin, PotentialSum, SimBox, Simulation, State, ThermostatConfig,
+    Vec3,
 };
 
-use crate::comm::{all_reduce_outcome, round_robin, Comm};
+use crate::comm::{
+    all_reduce_outcome, broadcast_value, decode, encode, gather_outcomes, round_robin, Comm,
+};
 use crate::error::{DistError, Result};
 
 /// What to run: one Langevin (BAOAB) replica per temperature, exchanges between
@@ -148,6 +156,33 @@ fn retemper(
     Ok(())
 }
 
+/// Where and how often [`run_replica_exchange_checkpointed`] writes checkpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaCheckpointConfig {
+    /// Directory of the checkpoint files (created if missing). Each rank writes its own
+    /// two files, [`replica_checkpoint_paths`]; on one machine, or on a file system all
+    /// ranks share, the same directory serves all ranks.
+    pub dir: PathBuf,
+    /// Cycles between checkpoints (≥ 1); one is also written after the last cycle run.
+    pub every: u64,
+    /// Stop once this many cycles (counted from the start of the job, across restarts)
+    /// are done, with a checkpoint written: a job that must fit a queue's time limit
+    /// runs in pieces. `None` runs to the end.
+    pub stop_after_cycles: Option<u64>,
+}
+
+/// How [`run_replica_exchange_checkpointed`] ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ReplicaExchangeOutcome {
+    /// Every cycle is done: the whole run, including the cycles of earlier pieces.
+    Finished(ReplicaExchangeRun),
+    /// Stopped at [`ReplicaCheckpointConfig::stop_after_cycles`]; call again to go on.
+    Stopped {
+        /// Cycles done so far (equilibration included).
+        cycles_done: u64,
+    },
+}
+
 /// Replica exchange molecular dynamics over temperatures (Swendsen & Wang 1986;
 /// Sugita & Okamoto 1999) with Langevin BAOAB dynamics.
 ///
@@ -163,54 +198,245 @@ fn retemper(
 /// two configurations and rescales their velocities.
 ///
 /// The result is the same on every rank and, bit for bit, the same for any number of
-/// ranks. A failure on any rank is a failure on every rank.
+/// ranks. A failure on any rank is a failure on every rank. For checkpoints and
+/// restarts see [`run_replica_exchange_checkpointed`].
 pub fn run_replica_exchange(
     comm: &dyn Comm,
     config: &ReplicaExchangeConfig,
     initial: &dyn Fn(usize) -> thermograd_md::Result<State>,
     potential: &dyn Fn() -> thermograd_md::Result<PotentialSum>,
 ) -> Result<ReplicaExchangeRun> {
+    match drive(comm, config, None, initial, potential)? {
+        ReplicaExchangeOutcome::Finished(run) => Ok(run),
+        ReplicaExchangeOutcome::Stopped { .. } => {
+            unreachable!("without checkpoints the run never stops early")
+        }
+    }
+}
+
+/// [`run_replica_exchange`] with per-rank checkpoints and restarts of the whole job.
+///
+/// After every `checkpoints.every` cycles (at the exchange boundary, after the swaps),
+/// each rank writes the replicas it owns — state, Langevin random stream, temperature
+/// index, neighbor-list reference — together with the replicated bookkeeping (which
+/// configuration is at which temperature, the position of the exchange stream, the
+/// energies, assignments and exchange statistics recorded so far) to one of its two
+/// files [`replica_checkpoint_paths`], atomically (temporary file, `fsync`, rename),
+/// alternating between them. A rank can be at most one checkpoint ahead of another
+/// (every cycle ends in a reduction over all ranks), so the newest checkpoint that every
+/// rank holds survives a kill at any moment.
+///
+/// Called again with the same `config`, the same directory and the same number of
+/// ranks, the job continues from the newest cycle that all ranks have checkpointed and
+/// reproduces the uninterrupted run bit for bit, exchange statistics accumulated across
+/// the restart. Without any common checkpoint it starts afresh. A damaged checkpoint, or
+/// one written for another config, number of ranks or system, is
+/// [`DistError::Checkpoint`] naming the file.
+pub fn run_replica_exchange_checkpointed(
+    comm: &dyn Comm,
+    config: &ReplicaExchangeConfig,
+    checkpoints: &ReplicaCheckpointConfig,
+    initial: &dyn Fn(usize) -> thermograd_md::Result<State>,
+    potential: &dyn Fn() -> thermograd_md::Result<PotentialSum>,
+) -> Result<ReplicaExchangeOutcome> {
+    if checkpoints.every == 0 {
+        return Err(DistError::InvalidConfig {
+            name: "checkpoint every",
+            reason: "must be at least 1 cycle".into(),
+        });
+    }
+    drive(comm, config, Some(checkpoints), initial, potential)
+}
+
+/// The exchange bookkeeping, replicated on every rank.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Ledger {
+    /// Cycles done (equilibration included).
+    cycles_done: u64,
+    /// `replica_at[t]`: the configuration now at temperature `t`.
+    replica_at: Vec<usize>,
+    /// Word position of the exchange stream (its seed comes from the config).
+    rng_word_pos: u128,
+    /// What has been recorded so far.
+    run: ReplicaExchangeRun,
+}
+
+fn exchange_stream(config: &ReplicaExchangeConfig) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(config.seed ^ 0x5245_4d44_5f58_4348)
+}
+
+/// The replicas a rank owns, with their indices.
+type Owned = Vec<(usize, Replica)>;
+
+/// Builds the replicas `mine` fresh from `initial`, or from this rank's checkpoint of
+/// cycle `resume_at`; returns them with the ledger.
+fn start(
+    config: &ReplicaExchangeConfig,
+    files: Option<&RankFiles>,
+    resume_at: Option<u64>,
+    mine: &[usize],
+    initial: &dyn Fn(usize) -> thermograd_md::Result<State>,
+    potential: &dyn Fn() -> thermograd_md::Result<PotentialSum>,
+) -> Result<(Owned, Option<Ledger>)> {
+    let (Some(files), Some(cycle)) = (files, resume_at) else {
+        let mut replicas = Vec::with_capacity(mine.len());
+        for &w in mine {
+            let integrator = Langevin::new(thermostat(config, w, w))?;
+            let forcefield = ForceField::new(potential()?, config.skin)?;
+            let sim = Simulation::new(initial(w)?, forcefield, Box::new(integrator))?;
+            replicas.push((
+                w,
+                Replica {
+                    sim,
+                    temperature: w,
+                },
+            ));
+        }
+        return Ok((replicas, None));
+    };
+    let (path, checkpoint) = files.load(cycle)?;
+    let bad = |reason: String| DistError::Checkpoint {
+        path: path.clone(),
+        reason,
+    };
+    let owned: Vec<usize> = checkpoint.replicas.iter().map(|r| r.index).collect();
+    if owned != mine {
+        return Err(bad(format!(
+            "holds replicas {owned:?}, this rank owns {mine:?}"
+        )));
+    }
+    let mut replicas = Vec::with_capacity(mine.len());
+    for record in checkpoint.replicas {
+        let w = record.index;
+        let fresh = initial(w)?;
+        let saved = &record.state;
+        let kind = |p: bool| if p { "periodic" } else { "open" };
+        let difference = if saved.n_atoms() != fresh.n_atoms() {
+            Some(format!(
+                "{} atoms in the checkpoint, {} in the system this job starts from",
+                saved.n_atoms(),
+                fresh.n_atoms()
+            ))
+        } else if saved.species != fresh.species {
+            Some("species differ from the system this job starts from".into())
+        } else if saved.masses != fresh.masses {
+            Some("masses differ from the system this job starts from".into())
+        } else if saved.simbox.is_periodic() != fresh.simbox.is_periodic() {
+            Some(format!(
+                "a {} box in the checkpoint, a {} one in the system this job starts from",
+                kind(saved.simbox.is_periodic()),
+                kind(fresh.simbox.is_periodic())
+            ))
+        } else {
+            None
+        };
+        if let Some(d) = difference {
+            return Err(bad(format!("replica {w}: {d}")));
+        }
+        if record.temperature >= config.kts.len() {
+            return Err(bad(format!(
+                "replica {w} at temperature index {}",
+                record.temperature
+            )));
+        }
+        let mut integrator = Langevin::new(thermostat(config, w, record.temperature))?;
+        integrator
+            .load_state(&record.integrator)
+            .map_err(|e| bad(format!("replica {w}: {e}")))?;
+        let mut forcefield = ForceField::new(potential()?, config.skin)?;
+        // The neighbor list is rebuilt from the same reference positions as before the
+        // interruption, so that later rebuilds, and so the forces, match bit for bit.
+        if let Some((positions, simbox)) = &record.last_build {
+            if positions.len() != record.state.n_atoms() {
+                return Err(bad(format!(
+                    "replica {w}: neighbor-list record of {} atoms",
+                    positions.len()
+                )));
+            }
+            forcefield.restore_build(positions, simbox)?;
+        }
+        let sim = Simulation::new(record.state, forcefield, Box::new(integrator))?;
+        replicas.push((
+            w,
+            Replica {
+                sim,
+                temperature: record.temperature,
+            },
+        ));
+    }
+    Ok((replicas, Some(checkpoint.ledger)))
+}
+
+fn drive(
+    comm: &dyn Comm,
+    config: &ReplicaExchangeConfig,
+    checkpoints: Option<&ReplicaCheckpointConfig>,
+    initial: &dyn Fn(usize) -> thermograd_md::Result<State>,
+    potential: &dyn Fn() -> thermograd_md::Result<PotentialSum>,
+) -> Result<ReplicaExchangeOutcome> {
     config.validate()?;
     let n = config.kts.len();
     let mine = round_robin(n, comm.rank(), comm.size());
-    let build = |w: usize| -> Result<Replica> {
-        let integrator = Langevin::new(thermostat(config, w, w))?;
-        let forcefield = ForceField::new(potential()?, config.skin)?;
-        let sim = Simulation::new(initial(w)?, forcefield, Box::new(integrator))?;
-        Ok(Replica {
-            sim,
-            temperature: w,
-        })
+    let mut files = checkpoints.map(|c| RankFiles::new(c, config, comm));
+    // Every rank reports which cycles it holds; the root picks the newest common one.
+    let resume_at = match &mut files {
+        Some(files) => {
+            let held = gather_outcomes(comm, 0, files.scan())?;
+            let common = held.map(|held| {
+                held[0]
+                    .iter()
+                    .copied()
+                    .filter(|c| held.iter().all(|h| h.contains(c)))
+                    .max()
+            });
+            let common = broadcast_value(comm, 0, common.as_ref())?;
+            files.keep_only(common);
+            common
+        }
+        None => None,
     };
     // A failure is kept until the next reduction, where every rank learns of it:
     // returning at once would leave the other ranks waiting there.
     let mut pending: Option<DistError> = None;
-    let mut replicas: Vec<(usize, Replica)> = Vec::with_capacity(mine.len());
-    for &w in &mine {
-        match build(w) {
-            Ok(replica) => replicas.push((w, replica)),
+    let (mut replicas, ledger) =
+        match start(config, files.as_ref(), resume_at, &mine, initial, potential) {
+            Ok(started) => started,
             Err(e) => {
                 pending = Some(e);
-                break;
+                (Vec::new(), None)
             }
-        }
-    }
+        };
     // Replicated on every rank: who is where, the exchange stream, the record.
-    let mut replica_at: Vec<usize> = (0..n).collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5245_4d44_5f58_4348);
-    let mut run = ReplicaExchangeRun {
-        kts: config.kts.clone(),
-        energies: vec![Vec::new(); n],
-        replica_at: vec![Vec::new(); n],
-        exchanges: vec![ExchangeStats::default(); n - 1],
+    let mut rng = exchange_stream(config);
+    let mut ledger = match ledger {
+        Some(ledger) => {
+            rng.set_word_pos(ledger.rng_word_pos);
+            ledger
+        }
+        None => Ledger {
+            cycles_done: 0,
+            replica_at: (0..n).collect(),
+            rng_word_pos: 0,
+            run: ReplicaExchangeRun {
+                kts: config.kts.clone(),
+                energies: vec![Vec::new(); n],
+                replica_at: vec![Vec::new(); n],
+                exchanges: vec![ExchangeStats::default(); n - 1],
+            },
+        },
     };
     let cycles = config.equilibration_cycles + config.production_cycles;
-    for cycle in 0..cycles {
+    let stop = checkpoints
+        .and_then(|c| c.stop_after_cycles)
+        .map_or(cycles, |s| s.min(cycles));
+    while ledger.cycles_done < stop {
+        let cycle = ledger.cycles_done;
         let local = match pending.take() {
             Some(e) => Err(e),
             None => advance(&mut replicas, n, config.exchange_every),
         };
         let energies = all_reduce_outcome(comm, n, local)?;
+        let (replica_at, run) = (&mut ledger.replica_at, &mut ledger.run);
         let production = cycle >= config.equilibration_cycles;
         if production {
             for t in 0..n {
@@ -243,10 +469,25 @@ pub fn run_replica_exchange(
                 }
             }
         }
+        ledger.cycles_done += 1;
+        ledger.rng_word_pos = rng.get_word_pos();
+        if let (Some(files), Some(c)) = (&mut files, checkpoints) {
+            let due = ledger.cycles_done % c.every == 0 || ledger.cycles_done == stop;
+            if due && pending.is_none() {
+                if let Err(e) = files.write(&ledger, &replicas) {
+                    pending = Some(e);
+                }
+            }
+        }
     }
-    // A failure in the last exchange still reaches every rank.
+    // A failure in the last exchange or checkpoint still reaches every rank.
     all_reduce_outcome(comm, 0, pending.map_or(Ok(Vec::new()), Err))?;
-    Ok(run)
+    if ledger.cycles_done < cycles {
+        return Ok(ReplicaExchangeOutcome::Stopped {
+            cycles_done: ledger.cycles_done,
+        });
+    }
+    Ok(ReplicaExchangeOutcome::Finished(ledger.run))
 }
 
 /// Runs every local replica `steps` steps; their energies at their replica indices in a
@@ -258,4 +499,220 @@ fn advance(replicas: &mut [(usize, Replica)], n: usize, steps: u64) -> Result<Ve
         energies[*w] = replica.sim.evaluation().energy;
     }
     Ok(energies)
+}
+
+// ---------------------------------------------------------------------------------------
+// Checkpoint files
+
+const MAGIC: [u8; 8] = *b"TGREMDCK";
+const VERSION: u32 = 1;
+
+/// The two checkpoint files of rank `rank` in `dir`, written alternately by
+/// [`run_replica_exchange_checkpointed`] (`remd_rank<rank>_a.ckpt`, `…_b.ckpt`).
+pub fn replica_checkpoint_paths(dir: &Path, rank: usize) -> [PathBuf; 2] {
+    ["a", "b"].map(|slot| dir.join(format!("remd_rank{rank:05}_{slot}.ckpt")))
+}
+
+/// One replica as checkpointed.
+#[derive(Serialize, Deserialize)]
+struct ReplicaRecord {
+    index: usize,
+    temperature: usize,
+    state: State,
+    /// [`Integrator::save_state`] of its Langevin integrator.
+    integrator: Vec<u8>,
+    /// Positions and box of the last neighbor-list build.
+    last_build: Option<(Vec<Vec3>, SimBox)>,
+}
+
+/// On-disk form of one rank's checkpoint; an FNV-1a 64 checksum of the encoding follows.
+#[derive(Serialize, Deserialize)]
+struct RankCheckpoint {
+    magic: [u8; 8],
+    version: u32,
+    /// FNV-1a 64 of the encoded [`ReplicaExchangeConfig`].
+    config: u64,
+    rank: usize,
+    size: usize,
+    ledger: Ledger,
+    replicas: Vec<ReplicaRecord>,
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// One rank's pair of checkpoint files and what they hold.
+struct RankFiles {
+    dir: PathBuf,
+    paths: [PathBuf; 2],
+    fingerprint: u64,
+    rank: usize,
+    size: usize,
+    /// The cycle each file holds, as far as this run knows.
+    held: [Option<u64>; 2],
+}
+
+impl RankFiles {
+    fn new(c: &ReplicaCheckpointConfig, config: &ReplicaExchangeConfig, comm: &dyn Comm) -> Self {
+        RankFiles {
+            dir: c.dir.clone(),
+            paths: replica_checkpoint_paths(&c.dir, comm.rank()),
+            fingerprint: fnv1a(&encode(config)),
+            rank: comm.rank(),
+            size: comm.size(),
+            held: [None, None],
+        }
+    }
+
+    /// Reads and checks both files; returns the cycles they hold.
+    fn scan(&mut self) -> Result<Vec<u64>> {
+        fs::create_dir_all(&self.dir).map_err(|source| DistError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        for slot in 0..2 {
+            self.held[slot] = self.read(slot)?.map(|c| c.ledger.cycles_done);
+        }
+        Ok(self.held.iter().flatten().copied().collect())
+    }
+
+    /// Forgets the files that do not hold `cycle`, the cycle the job resumes from (or
+    /// all of them when it starts afresh), so that they are overwritten first: a file
+    /// from beyond that cycle is stale.
+    fn keep_only(&mut self, cycle: Option<u64>) {
+        for held in &mut self.held {
+            if *held != cycle || cycle.is_none() {
+                *held = None;
+            }
+        }
+    }
+
+    /// The checkpoint of `cycle`, which [`RankFiles::scan`] found.
+    fn load(&self, cycle: u64) -> Result<(PathBuf, RankCheckpoint)> {
+        let slot = self
+            .held
+            .iter()
+            .position(|&c| c == Some(cycle))
+            .ok_or_else(|| DistError::Checkpoint {
+                path: self.paths[0].clone(),
+                reason: format!(
+                    "rank {} holds no checkpoint of cycle {cycle}, the one the job resumes from",
+                    self.rank
+                ),
+            })?;
+        let checkpoint = self.read(slot)?.expect("scanned just before");
+        Ok((self.paths[slot].clone(), checkpoint))
+    }
+
+    fn read(&self, slot: usize) -> Result<Option<RankCheckpoint>> {
+        let path = &self.paths[slot];
+        let bytes = match fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(DistError::Io {
+                    path: path.clone(),
+                    source,
+                })
+            }
+        };
+        let bad = |reason: String| DistError::Checkpoint {
+            path: path.clone(),
+            reason,
+        };
+        if bytes.len() < 8 || bytes[..8] != MAGIC {
+            return Err(bad("not a thermograd replica-exchange checkpoint".into()));
+        }
+        let (body, sum) = bytes
+            .split_last_chunk::<8>()
+            .filter(|(body, _)| body.len() >= 12)
+            .ok_or_else(|| bad(format!("truncated ({} bytes)", bytes.len())))?;
+        let version = u32::from_le_bytes(body[8..12].try_into().expect("4 bytes"));
+        if version != VERSION {
+            return Err(bad(format!(
+                "format version {version} (this build reads {VERSION})"
+            )));
+        }
+        if fnv1a(body) != u64::from_le_bytes(*sum) {
+            return Err(bad(
+                "checksum mismatch (the file is truncated or damaged)".into()
+            ));
+        }
+        let c: RankCheckpoint = decode("replica-exchange checkpoint", self.rank, body)
+            .map_err(|e| bad(e.to_string()))?;
+        if c.config != self.fingerprint {
+            return Err(bad(
+                "written by a job with a different replica-exchange config; remove it or use \
+                 another checkpoint directory"
+                    .into(),
+            ));
+        }
+        if (c.rank, c.size) != (self.rank, self.size) {
+            return Err(bad(format!(
+                "written by rank {} of {}, read by rank {} of {}: restart with the same \
+                 number of ranks",
+                c.rank, c.size, self.rank, self.size
+            )));
+        }
+        Ok(Some(c))
+    }
+
+    /// Writes the checkpoint into the file that does not hold the newest one.
+    fn write(&mut self, ledger: &Ledger, replicas: &[(usize, Replica)]) -> Result<()> {
+        let slot = match self.held {
+            [None, _] => 0,
+            [Some(_), None] => 1,
+            [Some(a), Some(b)] => usize::from(b < a),
+        };
+        let checkpoint = RankCheckpoint {
+            magic: MAGIC,
+            version: VERSION,
+            config: self.fingerprint,
+            rank: self.rank,
+            size: self.size,
+            ledger: ledger.clone(),
+            replicas: replicas
+                .iter()
+                .map(|(w, r)| ReplicaRecord {
+                    index: *w,
+                    temperature: r.temperature,
+                    state: r.sim.state().clone(),
+                    integrator: r.sim.integrator().save_state(),
+                    last_build: r.sim.forcefield().last_build().cloned(),
+                })
+                .collect(),
+        };
+        let mut bytes = encode(&checkpoint);
+        let sum = fnv1a(&bytes);
+        bytes.extend_from_slice(&sum.to_le_bytes());
+        write_atomic(&self.paths[slot], &bytes)?;
+        self.held[slot] = Some(ledger.cycles_done);
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` + `.tmp`, syncs it to disk and renames it over `path`: a
+/// kill at any moment leaves either the old or the new file, never a partial one.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let io = |source| DistError::Io {
+        path: tmp.clone(),
+        source,
+    };
+    let mut file = File::create(&tmp).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    fs::rename(&tmp, path).map_err(|source| DistError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }

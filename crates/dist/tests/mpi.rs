@@ -9,8 +9,9 @@ mod common;
 use common::{dimer, distance, ladder, oscillator_potential, oscillator_state, umbrella_config};
 use thermograd_cv::{run_umbrella, MeanForceMethod};
 use thermograd_dist::{
-    broadcast_value, gather_values, run_replica_exchange, run_umbrella_distributed, sum_over_items,
-    Comm, DistError, Mpi, Serial,
+    broadcast_value, gather_values, replica_checkpoint_paths, run_replica_exchange,
+    run_replica_exchange_checkpointed, run_umbrella_distributed, sum_over_items, Comm, DistError,
+    Mpi, ReplicaCheckpointConfig, ReplicaExchangeOutcome, Serial,
 };
 
 fn collectives(comm: &Mpi) {
@@ -125,6 +126,65 @@ fn replica_exchange(comm: &Mpi) {
     assert!(distributed.exchanges.iter().all(|s| s.accepted > 0));
 }
 
+/// Checkpoints per rank and a restart of the whole job: stopped twice, once with one
+/// rank a checkpoint ahead of the other (as when a job is killed while the ranks write),
+/// the resumed job equals the single-process run without checkpoints.
+fn replica_exchange_restart(comm: &Mpi) {
+    let dir = comm.is_root().then(|| tempfile::TempDir::new().unwrap());
+    let path = dir
+        .as_ref()
+        .map(|d| d.path().to_string_lossy().into_owned());
+    let path = std::path::PathBuf::from(broadcast_value(comm, 0, path.as_ref()).unwrap());
+    let config = ladder(40);
+    let checkpoints = |stop: Option<u64>| ReplicaCheckpointConfig {
+        dir: path.clone(),
+        every: 3,
+        stop_after_cycles: stop,
+    };
+    let run = |stop| {
+        run_replica_exchange_checkpointed(
+            comm,
+            &config,
+            &checkpoints(stop),
+            &oscillator_state,
+            &oscillator_potential,
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        run(Some(25)),
+        ReplicaExchangeOutcome::Stopped { cycles_done: 25 }
+    );
+    // Keep the last rank's files of cycles 24 and 25, let the others go on to 27.
+    let last = comm.size() - 1;
+    let saved: Vec<Vec<u8>> = replica_checkpoint_paths(&path, last)
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert_eq!(
+        run(Some(27)),
+        ReplicaExchangeOutcome::Stopped { cycles_done: 27 }
+    );
+    comm.barrier();
+    if comm.rank() == last {
+        for (p, bytes) in replica_checkpoint_paths(&path, last).iter().zip(&saved) {
+            std::fs::write(p, bytes).unwrap();
+        }
+    }
+    comm.barrier();
+    // Every rank goes back to cycle 25, the newest that all ranks hold.
+    let resumed = match run(None) {
+        ReplicaExchangeOutcome::Finished(run) => run,
+        other => panic!("expected a finished run, got {other:?}"),
+    };
+    let serial =
+        run_replica_exchange(&Serial, &config, &oscillator_state, &oscillator_potential).unwrap();
+    assert_eq!(resumed, serial);
+    assert!(resumed.exchanges.iter().all(|s| s.attempted == 20));
+    comm.barrier();
+    drop(dir);
+}
+
 fn main() {
     let comm = Mpi::init().expect("MPI initialises once");
     assert!(matches!(Mpi::init(), Err(DistError::AlreadyInitialized)));
@@ -133,6 +193,7 @@ fn main() {
     umbrella_restart(&comm);
     gradients(&comm);
     replica_exchange(&comm);
+    replica_exchange_restart(&comm);
     comm.barrier();
     if comm.is_root() {
         println!("mpi tests passed on {} ranks", comm.size());

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use serde::Deserialize;
-use thermograd_cv::{run_metadynamics, CvSpec, MetadynamicsConfig, MetadynamicsRunConfig};
+use thermograd_cv::{
+    run_metadynamics, BiasGridConfig, BiasStorage, CvSpec, MetadynamicsConfig,
+    MetadynamicsRunConfig,
+};
 use thermograd_md::ThermostatConfig;
 
 use super::system::{read_config, PotentialSpec, Setup, SystemSpec, WallSpec};
@@ -40,6 +43,8 @@ struct MetadFile {
     walls: Option<WallSpec>,
     metadynamics: HillSpec,
     grid: GridSpec,
+    /// Optional: store the bias on a Hermite grid instead of summing every hill.
+    bias_grid: Option<BiasGridSpec>,
     sampling: SamplingSpec,
 }
 
@@ -67,6 +72,20 @@ struct GridSpec {
     lower: Vec<f64>,
     upper: Vec<f64>,
     bins: Vec<usize>,
+}
+
+/// `[bias_grid]`: where the bias is stored (see `thermograd_cv::BiasGridConfig`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BiasGridSpec {
+    /// Lower edge per component (CV units); a periodic component spans one period.
+    lower: Vec<f64>,
+    /// Upper edge per component (CV units).
+    upper: Vec<f64>,
+    /// Intervals per component (spacing (upper − lower)/intervals).
+    intervals: Vec<usize>,
+    /// Deposit cutoff in units of σ (default 6.25).
+    cutoff: Option<f64>,
 }
 
 fn default_skin() -> f64 {
@@ -109,6 +128,20 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let path = &args.config;
     setup.check_dim("metadynamics", file.metadynamics.sigma.len(), path)?;
     setup.check_dim("grid", file.grid.lower.len(), path)?;
+    let storage = match &file.bias_grid {
+        None => BiasStorage::Exact,
+        Some(grid) => {
+            for n in [grid.lower.len(), grid.upper.len(), grid.intervals.len()] {
+                setup.check_dim("bias_grid", n, path)?;
+            }
+            BiasStorage::Grid(BiasGridConfig {
+                lower: grid.lower.clone(),
+                upper: grid.upper.clone(),
+                intervals: grid.intervals.clone(),
+                cutoff: grid.cutoff.unwrap_or(6.25),
+            })
+        }
+    };
     let config = MetadynamicsRunConfig {
         metadynamics: MetadynamicsConfig {
             lower: file.grid.lower.clone(),
@@ -118,6 +151,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             height: file.metadynamics.height,
             bias_factor: file.metadynamics.bias_factor,
             kt: setup.kt,
+            storage,
         },
         thermostat: ThermostatConfig {
             dt: file.sampling.dt,
@@ -134,8 +168,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         skin: file.sampling.skin,
         progress: !args.quiet,
     };
-    let run = run_metadynamics(&config, cv.clone(), &|_| setup.instance())
-        .with_context(|| format!("[metadynamics]/[grid]/[sampling] in {}", path.display()))?;
+    let run = run_metadynamics(&config, cv.clone(), &|_| setup.instance()).with_context(|| {
+        format!(
+            "[metadynamics]/[grid]/[bias_grid]/[sampling] in {}",
+            path.display()
+        )
+    })?;
 
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -229,6 +267,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             walker.hills.len(),
             file.metadynamics.height
         );
+        if walker.outside_grid > 0 {
+            println!(
+                "walker {r}: {} bias evaluations fell outside [bias_grid] and used the exact \
+                 sum over hills (slow); widen the grid to cover the walls",
+                walker.outside_grid
+            );
+        }
     }
     println!(
         "wrote fes.csv (A = -gamma/(gamma-1) V{}), fes_time.csv, hills_*.dat and colvar_*.dat \
