@@ -27,7 +27,7 @@ enum Command {
     Lj(cmd::lj::Args),
     /// Well-tempered metadynamics along a collective variable from a TOML file: hills, free energy with errors.
     Metad(cmd::metad::Args),
-    /// Train from a TOML file: force matching (`fm`), relative entropy (`rm`), DiffTRe (`difftre`), CV surrogates (`cv`).
+    /// Train from a TOML file: force matching (`fm`), relative entropy (`rm`), DiffTRe (`difftre`), CV surrogates (`cv`), deep ensembles (`ensemble`), active learning (`active`).
     Train(cmd::train::Args),
     /// Umbrella sampling along a collective variable from a TOML file: CV series, mean forces, MBAR input.
     Umbrella(cmd::umbrella::Args),

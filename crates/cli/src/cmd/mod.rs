@@ -9,6 +9,7 @@ pub mod metad;
 pub(crate) mod system;
 pub mod train;
 pub mod train_cv;
+pub mod train_ensemble;
 pub mod umbrella;
 
 use std::path::Path;

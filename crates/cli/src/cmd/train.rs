@@ -1,6 +1,13 @@
 //! `thermograd train fm|rm|difftre --config FILE.toml --out DIR`: force matching,
 //! relative-entropy minimisation and DiffTRe from a TOML description (chemtrain §3).
-//! `thermograd train cv` trains a CV surrogate instead (see [`super::train_cv`]).
+//! `thermograd train cv` trains a CV surrogate instead (see [`super::train_cv`]);
+//! `thermograd train ensemble|active` trains deep ensembles and runs active learning
+//! (see [`super::train_ensemble`]).
+//!
+//! Under `mpirun` (with the `mpi` feature), `fm`, `rm`, `difftre` and `cv` run on rank
+//! 0 only: the other ranks wait at a barrier and exit 0 without writing anything, so a
+//! config run unchanged under `mpirun` writes what one process writes. Only `ensemble`
+//! and `active` spread their work (the members) over the ranks.
 //!
 //! Paths inside the file are relative to the file's directory. Every run writes into
 //! `--out`: the trained model (`model.tgnn`, the `thermograd-nn` model-file format), a
@@ -83,47 +90,64 @@ enum Method {
     Difftre(Common),
     /// A neural-network surrogate of a collective variable (values and Jacobians).
     Cv(super::train_cv::CvArgs),
+    /// A deep ensemble of force-matched models (members spread over MPI ranks).
+    Ensemble(Common),
+    /// Active learning: ensemble, MD, label where the committee disagrees, retrain.
+    Active(Common),
 }
 
 #[derive(Debug, clap::Args)]
-struct Common {
+pub(super) struct Common {
     /// The TOML description (see `examples/configs/train_*.toml`).
     #[arg(long)]
-    config: PathBuf,
+    pub(super) config: PathBuf,
     /// Output directory (created if missing).
     #[arg(long)]
-    out: PathBuf,
-    /// Continue from `OUT/checkpoint.bin`.
+    pub(super) out: PathBuf,
+    /// Continue from the checkpoints in `OUT` (`checkpoint.bin`; `checkpoints/` for
+    /// `ensemble` and `active`).
     #[arg(long)]
-    resume: bool,
+    pub(super) resume: bool,
     /// Read and check everything, build the trainer, and stop before training.
     #[arg(long)]
-    dry_run: bool,
+    pub(super) dry_run: bool,
     /// Hide the progress bar.
     #[arg(long)]
-    quiet: bool,
+    pub(super) quiet: bool,
 }
 
-/// Runs the subcommand.
+/// Runs the subcommand. Under `mpirun`, `ensemble` and `active` spread their members
+/// over the ranks; the other methods run on rank 0 alone while the other ranks wait at
+/// a barrier and exit without writing anything.
 pub fn run(args: &Args) -> anyhow::Result<()> {
+    let comm = thermograd_dist::world()?;
+    let comm = comm.as_ref();
+    let single = |f: &dyn Fn() -> anyhow::Result<()>| {
+        let result = if comm.is_root() { f() } else { Ok(()) };
+        // Rank 0 reaches the barrier whether or not it failed, so nobody waits forever.
+        comm.barrier();
+        result
+    };
     match &args.method {
-        Method::Fm(c) => run_fm(c),
-        Method::Rm(c) => run_rm(c),
-        Method::Difftre(c) => run_difftre(c),
-        Method::Cv(c) => super::train_cv::run(c),
+        Method::Fm(c) => single(&|| run_fm(c)),
+        Method::Rm(c) => single(&|| run_rm(c)),
+        Method::Difftre(c) => single(&|| run_difftre(c)),
+        Method::Cv(c) => single(&|| super::train_cv::run(c)),
+        Method::Ensemble(c) => super::train_ensemble::run_ensemble(c, comm),
+        Method::Active(c) => super::train_ensemble::run_active(c, comm),
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // Shared sections
 
-fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+pub(super) fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("in {}", path.display()))
 }
 
-fn resolve(base: &Path, p: &Path) -> PathBuf {
+pub(super) fn resolve(base: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -133,7 +157,7 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-enum ModelSpec {
+pub(super) enum ModelSpec {
     /// A natural-spline pair potential with uniformly spaced (or given) knots.
     Spline {
         r_min: Option<f64>,
@@ -172,13 +196,22 @@ fn silu() -> Activation {
 }
 
 /// The model being trained.
-enum Model {
+pub(super) enum Model {
     Spline(SplinePair),
     Bp(BehlerParrinello),
 }
 
 impl ModelSpec {
     fn build(&self, base: &Path) -> anyhow::Result<Model> {
+        self.build_seeded(base, None)
+    }
+
+    /// The model, with `seed` (when given) in place of the file's initialisation seed.
+    pub(super) fn build_seeded(
+        &self,
+        base: &Path,
+        member_seed: Option<u64>,
+    ) -> anyhow::Result<Model> {
         let ctx = || format!("[model] in {}", base.display());
         Ok(match self {
             ModelSpec::Spline {
@@ -235,7 +268,11 @@ impl ModelSpec {
                             .with_context(|| format!("loading {}", p.display()))?,
                     ));
                 }
-                Model::Bp(config.build(*seed).with_context(ctx)?)
+                Model::Bp(
+                    config
+                        .build(member_seed.unwrap_or(*seed))
+                        .with_context(ctx)?,
+                )
             }
         })
     }
@@ -252,7 +289,7 @@ enum ScheduleName {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct OptimizerSpec {
+pub(super) struct OptimizerSpec {
     learning_rate: f64,
     #[serde(default)]
     schedule: ScheduleName,
@@ -263,7 +300,7 @@ struct OptimizerSpec {
 }
 
 impl OptimizerSpec {
-    fn build(&self) -> anyhow::Result<OptimizerConfig> {
+    pub(super) fn build(&self) -> anyhow::Result<OptimizerConfig> {
         let final_rate = || {
             self.final_learning_rate
                 .context("[optimizer] this schedule needs `final_learning_rate`")
@@ -292,7 +329,7 @@ impl OptimizerSpec {
 /// `[data]`: reference structures from an extxyz or npz file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DataSpec {
+pub(super) struct DataSpec {
     file: PathBuf,
     /// Units of the file (default: those of the run).
     file_units: Option<UnitSet>,
@@ -324,7 +361,7 @@ struct CoarseGrainSpec {
 }
 
 impl DataSpec {
-    fn load(&self, base: &Path) -> anyhow::Result<Dataset> {
+    pub(super) fn load(&self, base: &Path) -> anyhow::Result<Dataset> {
         let path = resolve(base, &self.file);
         let internal = self.units.unwrap_or(UnitSet::GROMACS);
         let units = match self.file_units {
@@ -379,14 +416,14 @@ impl DataSpec {
 /// `[prior]`: fixed terms added to the model in every simulation (Δ-learning).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PriorSpec {
+pub(super) struct PriorSpec {
     soft_sphere: Option<SoftSphereConfig>,
     wca: Option<WcaConfig>,
     lennard_jones: Option<LennardJonesConfig>,
 }
 
 impl PriorSpec {
-    fn build(&self) -> anyhow::Result<PotentialSum> {
+    pub(super) fn build(&self) -> anyhow::Result<PotentialSum> {
         let mut sum = PotentialSum::new();
         if let Some(c) = &self.soft_sphere {
             sum.push(Box::new(c.build().context("[prior.soft_sphere]")?));
@@ -422,9 +459,11 @@ struct SystemSpec {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LatticeSpec {
-    cells: usize,
-    density: f64,
+pub(super) struct LatticeSpec {
+    /// Unit cells per side (4 atoms each).
+    pub(super) cells: usize,
+    /// Number density (1/volume).
+    pub(super) density: f64,
 }
 
 fn unit_mass() -> f64 {
@@ -465,10 +504,14 @@ fn ess_threshold() -> f64 {
 }
 
 fn save_model(model: &Model, out: &Path) -> anyhow::Result<()> {
-    let path = out.join("model.tgnn");
+    save_model_as(model, &out.join("model.tgnn"), &out.join("potential.csv"))
+}
+
+/// Saves `model` to `path` and, for a spline, its pair table to `table`.
+pub(super) fn save_model_as(model: &Model, path: &Path, table: &Path) -> anyhow::Result<()> {
     match model {
         Model::Spline(m) => {
-            m.save(&path)?;
+            m.save(path)?;
             let mut text = String::from("species_a,species_b,r,u,du_dr\n");
             let n = m.config().n_species as u32;
             let (r0, rc) = (m.config().knots[0], m.cutoff());
@@ -481,9 +524,9 @@ fn save_model(model: &Model, out: &Path) -> anyhow::Result<()> {
                     }
                 }
             }
-            write_atomic(&out.join("potential.csv"), &text)?;
+            write_atomic(table, &text)?;
         }
-        Model::Bp(m) => m.save(&path)?,
+        Model::Bp(m) => m.save(path)?,
     }
     Ok(())
 }
@@ -551,7 +594,7 @@ struct FmFile {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FmTraining {
+pub(super) struct FmTraining {
     epochs: usize,
     batch_size: usize,
     #[serde(default)]
@@ -564,34 +607,61 @@ struct FmTraining {
     normalize_inputs: Option<bool>,
 }
 
+impl FmTraining {
+    /// The force-matching settings, without checkpoint, metrics file or progress bar.
+    pub(super) fn config(&self, optimizer: &OptimizerSpec) -> anyhow::Result<ForceMatchingConfig> {
+        Ok(ForceMatchingConfig {
+            weights: self.weights.unwrap_or_default(),
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            optimizer: optimizer.build()?,
+            seed: self.seed,
+            patience: self.patience,
+            restore_best: true,
+            checkpoint: None,
+            metrics: None,
+            progress: false,
+        })
+    }
+
+    /// Fits a Behler–Parrinello model's input normalization to `train` unless the file
+    /// turned it off.
+    pub(super) fn normalize(&self, model: &mut Model, train: &Dataset) -> anyhow::Result<()> {
+        if let Model::Bp(m) = model {
+            if self.normalize_inputs.unwrap_or(true) {
+                m.fit_input_normalization(&train.frames())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads `[data]`, subtracts the `[prior]` forces (Δ-learning) and splits.
+pub(super) fn load_split(
+    data: &DataSpec,
+    prior: &PriorSpec,
+    base: &Path,
+) -> anyhow::Result<thermograd_train::Split> {
+    let mut loaded = data.load(base)?;
+    let prior = prior.build()?;
+    if !prior.terms().is_empty() {
+        loaded = loaded.subtract_potential(&prior)?;
+    }
+    data.split(&loaded)
+}
+
 fn run_fm(c: &Common) -> anyhow::Result<()> {
     let file: FmFile = read_config(&c.config)?;
     let ckpt = prepare_out(c)?;
-    let mut data = file.data.load(&c.config)?;
-    let prior = file.prior.build()?;
-    if !prior.terms().is_empty() {
-        data = data.subtract_potential(&prior)?;
-    }
-    let split = file.data.split(&data)?;
-    let optimizer = file.optimizer.build()?;
+    let split = load_split(&file.data, &file.prior, &c.config)?;
     let config = ForceMatchingConfig {
-        weights: file.training.weights.unwrap_or_default(),
-        epochs: file.training.epochs,
-        batch_size: file.training.batch_size,
-        optimizer,
-        seed: file.training.seed,
-        patience: file.training.patience,
-        restore_best: true,
         checkpoint: Some(ckpt.clone()),
         metrics: Some(c.out.join("metrics.csv")),
         progress: !c.quiet,
+        ..file.training.config(&file.optimizer)?
     };
     let mut model = file.model.build(&c.config)?;
-    if let Model::Bp(m) = &mut model {
-        if file.training.normalize_inputs.unwrap_or(true) {
-            m.fit_input_normalization(&split.train.frames())?;
-        }
-    }
+    file.training.normalize(&mut model, &split.train)?;
     let n_train = split.train.len();
     let test = split.test.clone();
     let mut summary = serde_json::Map::new();
