@@ -7,9 +7,13 @@
 //!   OpenMM, JAX-MD, pymbar, scikit-learn, numpy), interleaved, with medians, ratios,
 //!   answer checks and a Markdown report in `<target>/bench-report.md` (see `bench.rs`).
 //!   `bench --criterion [ARGS…]` runs the criterion benchmarks instead.
+//! - `scale [--quick] [--max N] [CASE…]`: time, throughput and peak memory of the
+//!   neighbor list, LJ MD, MBAR and the sparse GP at N = 10³ … 10⁶, with answer checks
+//!   and a Markdown table in `<target>/scale.md` (see `scale.rs`).
 
 mod bench;
 mod json;
+mod scale;
 mod suites;
 
 use std::process::{Command, ExitCode};
@@ -25,6 +29,7 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "slow" => slow(rest),
         "bench" => bench(rest),
+        "scale" => scale::run(rest),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -49,7 +54,10 @@ fn print_help() {
          bench  [--quick] [--reps N] [SUITE...]: thermograd vs peers, interleaved, with\n         \
          answer checks; suites md neighbors estimators gpr nn (default all);\n         \
          report in target/bench-report.md\n  \
-         bench --criterion [ARGS...]: the criterion benchmarks (ARGS go to `cargo bench`)"
+         bench --criterion [ARGS...]: the criterion benchmarks (ARGS go to `cargo bench`)\n  \
+         scale  [--quick] [--max N] [--gp-max N] [--threads T] [--rss time|poll] [--out PATH]\n         \
+         [CASE...]: time and peak memory at N = 10^3 ... 10^6 (default max 10^6, --quick\n         \
+         10^4); cases nl md mbar gp; table in target/scale.md"
     );
 }
 
