@@ -32,6 +32,8 @@
 //!   updates on one model, with one checkpoint covering both.
 //! - **Relative entropy** ([`RelativeEntropy`], eq. 22): gradient
 //!   `β(⟨∂U/∂θ⟩_ref − ⟨∂U/∂θ⟩_model)` with model states reused by reweighting.
+//!   [`MultiStateRelativeEntropy`]: the weighted sum over state points, each with its
+//!   own reference data and sampler, spread over ranks like multi-state DiffTRe.
 //! - **Temperature-dependent free energies** ([`tdep`]): `A(R; T)` from force matching
 //!   plus `∂(βA)/∂β = ⟨u⟩_R` over samples at several temperatures
 //!   ([`TemperatureSample`]); a Bayesian linear (finite-rank GP) model on spline pair
@@ -103,6 +105,7 @@ mod fsutil;
 mod interleaved;
 mod model;
 mod multistate;
+mod multistate_re;
 mod observables;
 mod optim;
 mod relentropy;
@@ -130,6 +133,11 @@ pub use model::{Cotangents, EnergyModel};
 pub use multistate::{
     rank_checkpoint_path, MultiStateDiffTRe, MultiStateDiffTReConfig, MultiStateLoss,
     MultiStateUpdate, StatePoint, StatePointConfig, StatePointReport,
+};
+pub use multistate_re::{
+    MultiStateRelativeEntropy, MultiStateRelativeEntropyConfig, MultiStateRelativeEntropyLoss,
+    MultiStateRelativeEntropyUpdate, RelativeEntropyReport, RelativeEntropyStatePoint,
+    RelativeEntropyStatePointConfig,
 };
 pub use observables::{
     AdfObservable, DensityObservable, EnergyObservable, Observable, PressureObservable,

@@ -111,17 +111,7 @@ impl MultiStateDiffTReConfig {
                 ),
             ));
         }
-        if self
-            .states
-            .iter()
-            .any(|s| !(s.weight.is_finite() && s.weight >= 0.0))
-            || self.states.iter().all(|s| s.weight == 0.0)
-        {
-            return Err(config_error(
-                "state-point weights",
-                "must be finite, non-negative and not all zero",
-            ));
-        }
+        check_weights(self.states.iter().map(|s| s.weight))?;
         let owned = round_robin(self.states.len(), comm.rank(), comm.size());
         let mut layout = Vec::with_capacity(states.len());
         let mut offset = model.n_parameters();
@@ -337,8 +327,7 @@ impl<M: EnergyModel + Clone + 'static> MultiStateDiffTRe<'_, M> {
         let layout = &self.layout;
         let weights: Vec<f64> = self.config.states.iter().map(|s| s.weight).collect();
         let len = self.reduced_len;
-        let mut failure: Option<TrainError> = None;
-        let summed = sum_over_items(self.comm, points.len(), len, &mut |s| {
+        let total = sum_state_points(self.comm, points.len(), len, &mut |s| {
             let point = points[s].as_mut().expect("items are dealt as at build");
             let out = if resample {
                 point.loss_for_update(model, update)
@@ -348,38 +337,20 @@ impl<M: EnergyModel + Clone + 'static> MultiStateDiffTRe<'_, M> {
                     (l, n)
                 })
             };
-            match out {
-                Ok((l, n_frames)) => {
-                    let mut v = vec![0.0; len];
-                    for (x, g) in v.iter_mut().zip(&l.gradient) {
-                        *x = weights[s] * g;
-                    }
-                    let (at, n_targets) = layout[s];
-                    v[at] = l.loss;
-                    v[at + 1] = l.ess / n_frames as f64;
-                    v[at + 2] = if l.resampled { 1.0 } else { 0.0 };
-                    v[at + 3] = l.free_energy;
-                    v[at + 4] = point.simulations() as f64;
-                    v[at + FIELDS..at + FIELDS + n_targets].copy_from_slice(&l.target_losses);
-                    Ok(v)
-                }
-                Err(e) => {
-                    let message = e.to_string();
-                    failure = Some(e);
-                    Err(thermograd_dist::DistError::InvalidConfig {
-                        name: "state point",
-                        reason: message,
-                    })
-                }
+            let (l, n_frames) = out?;
+            let mut v = vec![0.0; len];
+            for (x, g) in v.iter_mut().zip(&l.gradient) {
+                *x = weights[s] * g;
             }
-        });
-        let summed = match (summed, failure) {
-            (Err(_), Some(own)) => return Err(own),
-            (s, _) => s?,
-        };
-        // The root's sum on every rank: the same optimizer step everywhere, whatever
-        // order an MPI library adds the ranks' contributions in.
-        let total: Vec<f64> = broadcast_value(self.comm, 0, Some(&summed))?;
+            let (at, n_targets) = layout[s];
+            v[at] = l.loss;
+            v[at + 1] = l.ess / n_frames as f64;
+            v[at + 2] = if l.resampled { 1.0 } else { 0.0 };
+            v[at + 3] = l.free_energy;
+            v[at + 4] = point.simulations() as f64;
+            v[at + FIELDS..at + FIELDS + n_targets].copy_from_slice(&l.target_losses);
+            Ok(v)
+        })?;
         let states: Vec<StatePointReport> = layout
             .iter()
             .map(|&(at, n_targets)| StatePointReport {
@@ -451,30 +422,7 @@ impl<M: EnergyModel + Clone + 'static> MultiStateDiffTRe<'_, M> {
     pub fn resume(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = rank_checkpoint_path(path.as_ref(), self.comm.rank());
         let local = self.resume_local(&path);
-        let update = local.as_ref().map_or(0.0, |&u| u as f64);
-        // Σu and Σu² over ranks: all equal exactly when (Σu)² = R Σu².
-        let sums = all_reduce_outcome(
-            self.comm,
-            2,
-            local
-                .as_ref()
-                .map(|_| vec![update, update * update])
-                .map_err(|e| thermograd_dist::DistError::InvalidConfig {
-                    name: "checkpoint",
-                    reason: e.to_string(),
-                }),
-        );
-        let sums = match (sums, local) {
-            (_, Err(own)) => return Err(own),
-            (s, Ok(_)) => s?,
-        };
-        if sums[0] * sums[0] != self.comm.size() as f64 * sums[1] {
-            return Err(TrainError::Checkpoint {
-                path,
-                reason: "the ranks' checkpoints are from different updates".into(),
-            });
-        }
-        Ok(())
+        same_update_on_all_ranks(self.comm, &path, local)
     }
 
     fn resume_local(&mut self, path: &Path) -> Result<usize> {
@@ -518,8 +466,84 @@ impl<M: EnergyModel + Clone + 'static> MultiStateDiffTRe<'_, M> {
     }
 }
 
+/// Checks state-point weights `λ_s`: finite, non-negative, not all zero.
+pub(crate) fn check_weights(weights: impl IntoIterator<Item = f64>) -> Result<()> {
+    let weights: Vec<f64> = weights.into_iter().collect();
+    if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || weights.iter().all(|&w| w == 0.0) {
+        return Err(config_error(
+            "state-point weights",
+            "must be finite, non-negative and not all zero",
+        ));
+    }
+    Ok(())
+}
+
+/// Sums `item(s)` (a vector of length `len`) over the state points `s` that this rank
+/// owns and over all ranks ([`sum_over_items`]), and hands every rank the root's sum,
+/// so that every rank takes the same optimizer step whatever order an MPI library adds
+/// the ranks' contributions in. A failure of `item` on any rank is an error on every
+/// rank (the failing rank gets its own error back). Collective.
+pub(crate) fn sum_state_points(
+    comm: &dyn Comm,
+    n_items: usize,
+    len: usize,
+    item: &mut dyn FnMut(usize) -> Result<Vec<f64>>,
+) -> Result<Vec<f64>> {
+    let mut failure: Option<TrainError> = None;
+    let summed = sum_over_items(comm, n_items, len, &mut |s| match item(s) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let reason = e.to_string();
+            failure = Some(e);
+            Err(thermograd_dist::DistError::InvalidConfig {
+                name: "state point",
+                reason,
+            })
+        }
+    });
+    let summed = match (summed, failure) {
+        (Err(_), Some(own)) => return Err(own),
+        (s, _) => s?,
+    };
+    Ok(broadcast_value(comm, 0, Some(&summed))?)
+}
+
+/// Makes the local outcome of reading this rank's checkpoint `path` (the update it
+/// holds) collective, and checks that all ranks' checkpoints are from the same update
+/// (not so for a job stopped while writing them). Collective.
+pub(crate) fn same_update_on_all_ranks(
+    comm: &dyn Comm,
+    path: &Path,
+    local: Result<usize>,
+) -> Result<()> {
+    let update = local.as_ref().map_or(0.0, |&u| u as f64);
+    // Σu and Σu² over ranks: all equal exactly when (Σu)² = R Σu².
+    let sums = all_reduce_outcome(
+        comm,
+        2,
+        local
+            .as_ref()
+            .map(|_| vec![update, update * update])
+            .map_err(|e| thermograd_dist::DistError::InvalidConfig {
+                name: "checkpoint",
+                reason: e.to_string(),
+            }),
+    );
+    let sums = match (sums, local) {
+        (_, Err(own)) => return Err(own),
+        (s, Ok(_)) => s?,
+    };
+    if sums[0] * sums[0] != comm.size() as f64 * sums[1] {
+        return Err(TrainError::Checkpoint {
+            path: path.to_path_buf(),
+            reason: "the ranks' checkpoints are from different updates".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Makes a local outcome collective: an error on any rank is an error on every rank.
-fn collective(comm: &dyn Comm, local: Result<()>) -> Result<()> {
+pub(crate) fn collective(comm: &dyn Comm, local: Result<()>) -> Result<()> {
     let message = local.as_ref().err().map(|e| e.to_string());
     let outcome = all_reduce_outcome(
         comm,

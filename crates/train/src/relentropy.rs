@@ -23,7 +23,9 @@ use crate::data::{batch_indices, Dataset};
 use crate::error::{config_error, Result};
 use crate::model::{Cotangents, EnergyModel};
 use crate::optim::{Optimizer, OptimizerConfig};
-use crate::reweight::{reweight, FreeEnergyStep, ReweightingConfig, Statepoint, Weights};
+use crate::reweight::{
+    reweight, FreeEnergyStep, ReweightingConfig, Statepoint, StatepointState, Weights,
+};
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::trainloop::{
     self, apply_gradient, restore_parameters, LoopSettings, SamplingCheckpoint, TrainLoop,
@@ -63,32 +65,207 @@ impl RelativeEntropyConfig {
         initial: State,
         prior: Option<Arc<dyn Potential>>,
     ) -> Result<RelativeEntropy<M>> {
-        self.reweighting.validate()?;
         if self.updates == 0 {
             return Err(config_error("updates", "need at least one"));
         }
-        if reference.is_empty() {
-            return Err(config_error("reference data", "is empty"));
-        }
-        if self.reference_batch == Some(0) {
-            return Err(config_error("reference_batch", "must be at least 1"));
-        }
+        let point = RelativeEntropyPoint::new(
+            self.sampler,
+            self.reweighting,
+            reference,
+            self.reference_batch,
+            self.seed,
+            initial,
+            prior,
+        )?;
         let optimizer = self.optimizer.build(model.n_parameters())?;
         Ok(RelativeEntropy {
             config: self.clone(),
             model,
-            reference: reference.frames(),
-            statepoint: Statepoint {
-                sampler: Sampler::new(self.sampler, initial, prior)?,
-                config: self.reweighting,
-                with_virial: false,
-                reference: None,
-                free_energy: Vec::new(),
-            },
+            point,
             optimizer,
             update: 0,
             history: Vec::new(),
         })
+    }
+}
+
+/// The per-state-point part of relative-entropy minimisation: the (mapped) reference
+/// configurations at one thermodynamic state, the sampler and reweighting of model
+/// states there, and the loss and parameter gradient of a model (eq. 22).
+/// [`RelativeEntropy`] holds one; [`crate::MultiStateRelativeEntropy`] one per state
+/// point, sharing the parameters and the optimizer.
+#[derive(Debug)]
+pub(crate) struct RelativeEntropyPoint {
+    reference: Vec<Frame>,
+    reference_batch: Option<usize>,
+    seed: u64,
+    pub(crate) statepoint: Statepoint,
+}
+
+impl RelativeEntropyPoint {
+    /// Checks the settings and builds the sampler (which starts from `initial`, with
+    /// `prior` added to the model in every simulation).
+    pub(crate) fn new(
+        sampler: SamplerConfig,
+        reweighting: ReweightingConfig,
+        reference: Dataset,
+        reference_batch: Option<usize>,
+        seed: u64,
+        initial: State,
+        prior: Option<Arc<dyn Potential>>,
+    ) -> Result<Self> {
+        reweighting.validate()?;
+        if reference.is_empty() {
+            return Err(config_error("reference data", "is empty"));
+        }
+        if reference_batch == Some(0) {
+            return Err(config_error("reference_batch", "must be at least 1"));
+        }
+        Ok(RelativeEntropyPoint {
+            reference: reference.frames(),
+            reference_batch,
+            seed,
+            statepoint: Statepoint {
+                sampler: Sampler::new(sampler, initial, prior)?,
+                config: reweighting,
+                with_virial: false,
+                reference: None,
+                free_energy: Vec::new(),
+            },
+        })
+    }
+
+    /// Free-energy changes between successive sets of model states.
+    pub(crate) fn free_energy_steps(&self) -> &[FreeEnergyStep] {
+        &self.statepoint.free_energy
+    }
+
+    /// Sets of model states sampled so far.
+    pub(crate) fn simulations(&self) -> u64 {
+        self.statepoint.sampler.runs()
+    }
+
+    /// Samples model states with `model` if there are none (`update`: the update
+    /// number recorded with the free-energy step).
+    pub(crate) fn ensure_samples<M: EnergyModel + Clone + 'static>(
+        &mut self,
+        model: &M,
+        update: usize,
+    ) -> Result<()> {
+        if self.statepoint.reference.is_none() {
+            self.statepoint.resample(model, update)?;
+        }
+        Ok(())
+    }
+
+    /// The current model states (sampled on first use).
+    pub(crate) fn model_states<M: EnergyModel + Clone + 'static>(
+        &mut self,
+        model: &M,
+        update: usize,
+    ) -> Result<Vec<Frame>> {
+        self.ensure_samples(model, update)?;
+        Ok(self
+            .statepoint
+            .reference
+            .as_ref()
+            .expect("sampled")
+            .frames())
+    }
+
+    /// The reference minibatch of update `update` (all configurations without
+    /// `reference_batch`).
+    fn batch(&self, update: usize) -> Result<Vec<Frame>> {
+        match self.reference_batch {
+            Some(b) if b < self.reference.len() => {
+                let seed = self.seed ^ (update as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F);
+                let first = batch_indices(self.reference.len(), b, Some(seed))?.remove(0);
+                Ok(first.iter().map(|&i| self.reference[i].clone()).collect())
+            }
+            _ => Ok(self.reference.clone()),
+        }
+    }
+
+    fn evaluate<M: EnergyModel>(
+        &self,
+        model: &M,
+        batch: &[Frame],
+        weights: &Weights,
+        resampled: bool,
+    ) -> Result<RelativeEntropyLoss> {
+        let reference = self.statepoint.reference.as_ref().expect("sampled");
+        let kt = self.statepoint.sampler.config().kt;
+        let beta = 1.0 / kt;
+        let u_ref = model.energies(batch)?;
+        let mean_ref = u_ref.iter().sum::<f64>() / batch.len() as f64;
+        let reduced_f = reference.reduced_free_energy + weights.reduced_delta_f;
+        let loss = beta * mean_ref - reduced_f;
+        let mut frames = batch.to_vec();
+        frames.extend(reference.frames());
+        let b = batch.len() as f64;
+        let energy: Vec<f64> = std::iter::repeat_n(beta / b, batch.len())
+            .chain(weights.weights.iter().map(|w| -beta * w))
+            .collect();
+        let gradient = model.parameter_vjp(
+            &frames,
+            &Cotangents {
+                energy: &energy,
+                forces: None,
+                virial: None,
+            },
+        )?;
+        Ok(RelativeEntropyLoss {
+            loss,
+            gradient,
+            ess: weights.ess,
+            resampled,
+            free_energy: kt * reduced_f,
+        })
+    }
+
+    /// Loss and gradient of `model` on the current model states, without resampling
+    /// (samples once if there are none), over all reference configurations.
+    pub(crate) fn loss<M: EnergyModel + Clone + 'static>(
+        &mut self,
+        model: &M,
+        update: usize,
+    ) -> Result<RelativeEntropyLoss> {
+        let frames = self.model_states(model, update)?;
+        let reference = self.statepoint.reference.as_ref().expect("sampled");
+        let u = model.energies(&frames)?;
+        let weights = reweight(
+            self.statepoint.beta(),
+            &reference.model_energy,
+            &u,
+            self.statepoint.config.ess,
+        )?;
+        let all = self.reference.clone();
+        self.evaluate(model, &all, &weights, false)
+    }
+
+    /// Loss and gradient of `model` for update `update` on its reference minibatch:
+    /// reweights the model states, resampling first if there are none or the ESS
+    /// fraction is below the threshold. Also returns the number of model states.
+    pub(crate) fn loss_for_update<M: EnergyModel + Clone + 'static>(
+        &mut self,
+        model: &M,
+        update: usize,
+    ) -> Result<(RelativeEntropyLoss, usize)> {
+        let (weights, _, _, resampled) = self.statepoint.weights(model, update)?;
+        let batch = self.batch(update)?;
+        let out = self.evaluate(model, &batch, &weights, resampled)?;
+        let n = self.statepoint.reference.as_ref().map_or(1, |r| r.len());
+        Ok((out, n))
+    }
+
+    /// The resumable part.
+    pub(crate) fn save(&self) -> StatepointState {
+        self.statepoint.save()
+    }
+
+    /// Restores what [`RelativeEntropyPoint::save`] returned.
+    pub(crate) fn restore(&mut self, state: StatepointState) -> Result<()> {
+        self.statepoint.restore(state)
     }
 }
 
@@ -135,8 +312,7 @@ pub struct RelativeEntropyUpdate {
 pub struct RelativeEntropy<M> {
     config: RelativeEntropyConfig,
     model: M,
-    reference: Vec<Frame>,
-    statepoint: Statepoint,
+    point: RelativeEntropyPoint,
     optimizer: Optimizer,
     update: usize,
     history: Vec<RelativeEntropyUpdate>,
@@ -169,85 +345,19 @@ impl<M: EnergyModel + Clone + 'static> RelativeEntropy<M> {
 
     /// Free-energy changes between successive reference sets.
     pub fn free_energy_steps(&self) -> &[FreeEnergyStep] {
-        &self.statepoint.free_energy
+        self.point.free_energy_steps()
     }
 
     /// The current model states (sampled on first use).
     pub fn model_states(&mut self) -> Result<Vec<Frame>> {
-        if self.statepoint.reference.is_none() {
-            self.statepoint.resample(&self.model, self.update)?;
-        }
-        Ok(self
-            .statepoint
-            .reference
-            .as_ref()
-            .expect("sampled")
-            .frames())
-    }
-
-    fn batch(&self) -> Result<Vec<Frame>> {
-        match self.config.reference_batch {
-            Some(b) if b < self.reference.len() => {
-                let seed =
-                    self.config.seed ^ (self.update as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F);
-                let first = batch_indices(self.reference.len(), b, Some(seed))?.remove(0);
-                Ok(first.iter().map(|&i| self.reference[i].clone()).collect())
-            }
-            _ => Ok(self.reference.clone()),
-        }
-    }
-
-    fn evaluate(
-        &self,
-        batch: &[Frame],
-        weights: &Weights,
-        resampled: bool,
-    ) -> Result<RelativeEntropyLoss> {
-        let reference = self.statepoint.reference.as_ref().expect("sampled");
-        let kt = self.statepoint.sampler.config().kt;
-        let beta = 1.0 / kt;
-        let u_ref = self.model.energies(batch)?;
-        let mean_ref = u_ref.iter().sum::<f64>() / batch.len() as f64;
-        let reduced_f = reference.reduced_free_energy + weights.reduced_delta_f;
-        let loss = beta * mean_ref - reduced_f;
-        let mut frames = batch.to_vec();
-        frames.extend(reference.frames());
-        let b = batch.len() as f64;
-        let energy: Vec<f64> = std::iter::repeat_n(beta / b, batch.len())
-            .chain(weights.weights.iter().map(|w| -beta * w))
-            .collect();
-        let gradient = self.model.parameter_vjp(
-            &frames,
-            &Cotangents {
-                energy: &energy,
-                forces: None,
-                virial: None,
-            },
-        )?;
-        Ok(RelativeEntropyLoss {
-            loss,
-            gradient,
-            ess: weights.ess,
-            resampled,
-            free_energy: kt * reduced_f,
-        })
+        self.point.model_states(&self.model, self.update)
     }
 
     /// Loss and gradient at the current parameters on the current model states,
     /// **without** resampling (samples once if there are none), over all reference
     /// configurations.
     pub fn loss(&mut self) -> Result<RelativeEntropyLoss> {
-        let frames = self.model_states()?;
-        let reference = self.statepoint.reference.as_ref().expect("sampled");
-        let u = self.model.energies(&frames)?;
-        let weights = reweight(
-            self.statepoint.beta(),
-            &reference.model_energy,
-            &u,
-            self.statepoint.config.ess,
-        )?;
-        let all = self.reference.clone();
-        self.evaluate(&all, &weights, false)
+        self.point.loss(&self.model, self.update)
     }
 
     /// One update: reweight (resampling if the ESS fraction is below the threshold),
@@ -272,7 +382,7 @@ impl<M: EnergyModel + Clone + 'static> RelativeEntropy<M> {
                 optimizer: self.optimizer.clone(),
                 update: self.update,
                 history: self.history.clone(),
-                statepoint: self.statepoint.save(),
+                statepoint: self.point.save(),
             },
         )
     }
@@ -286,7 +396,7 @@ impl<M: EnergyModel + Clone + 'static> RelativeEntropy<M> {
         self.optimizer = c.optimizer;
         self.update = c.update;
         self.history = c.history;
-        self.statepoint.restore(c.statepoint)
+        self.point.restore(c.statepoint)
     }
 }
 
@@ -309,9 +419,7 @@ impl<M: EnergyModel + Clone + 'static> TrainLoop for RelativeEntropy<M> {
 
     fn advance(&mut self) -> Result<()> {
         let start = Instant::now();
-        let (weights, _, _, resampled) = self.statepoint.weights(&self.model, self.update)?;
-        let batch = self.batch()?;
-        let out = self.evaluate(&batch, &weights, resampled)?;
+        let (out, n) = self.point.loss_for_update(&self.model, self.update)?;
         let info = apply_gradient(
             &mut self.model,
             &mut self.optimizer,
@@ -320,13 +428,12 @@ impl<M: EnergyModel + Clone + 'static> TrainLoop for RelativeEntropy<M> {
             self.config.updates,
         )?;
         self.update += 1;
-        let n = self.statepoint.reference.as_ref().map_or(1, |r| r.len());
         self.history.push(RelativeEntropyUpdate {
             update: self.update,
             loss: out.loss,
             ess_fraction: out.ess / n as f64,
-            resampled,
-            simulations: self.statepoint.sampler.runs(),
+            resampled: out.resampled,
+            simulations: self.point.simulations(),
             free_energy: out.free_energy,
             gradient_norm: info.gradient_norm,
             seconds: start.elapsed().as_secs_f64(),
