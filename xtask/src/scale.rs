@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::bench::{fmt_secs, num, result_line};
+use crate::bench::{cargo, fmt_secs, machine, num, result_line, target_dir};
 use crate::json::Json;
 
 /// Case names, in the order they run at each size.
@@ -375,26 +375,6 @@ fn time_works(scratch: &Path) -> bool {
     ok && kib.is_some_and(|k| k > 0)
 }
 
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
-}
-
-/// The workspace's target directory as cargo resolves it.
-fn target_dir(root: &Path) -> Result<PathBuf, String> {
-    let out = Command::new(cargo())
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .current_dir(root)
-        .output()
-        .map_err(|e| format!("could not run cargo metadata: {e}"))?;
-    if !out.status.success() {
-        return Err("cargo metadata failed".to_owned());
-    }
-    Json::parse(&String::from_utf8_lossy(&out.stdout))?
-        .str("target_directory")
-        .map(PathBuf::from)
-        .ok_or_else(|| "cargo metadata has no target_directory".to_owned())
-}
-
 /// `(package, example)` of each case.
 fn example(case: &str) -> (&'static str, &'static str) {
     match case {
@@ -554,25 +534,6 @@ fn load_average() -> Option<f64> {
         .next()?
         .parse()
         .ok()
-}
-
-fn machine() -> String {
-    let info = |file: &str, key: &str| -> Option<String> {
-        std::fs::read_to_string(file).ok().and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-    };
-    let cpu = info("/proc/cpuinfo", "model name").unwrap_or_else(|| "unknown CPU".to_owned());
-    let mem = info("/proc/meminfo", "MemTotal")
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(String::new(), |kib| {
-            format!(", {:.1} GiB RAM", kib / 1048576.0)
-        });
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{cpu}, {cores} cores{mem}")
 }
 
 fn thousands(v: u64) -> String {

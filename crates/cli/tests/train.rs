@@ -4,12 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use thermograd_md::{
-    fcc_lattice, ForceField, Langevin, LennardJonesConfig, PotentialSum, RunConfig, Simulation,
-    State, ThermostatConfig, Truncation,
-};
-use thermograd_train::formats::write_extxyz;
-use thermograd_train::{Dataset, Structure, UnitConversion};
+mod common;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("thermograd-cli-{name}-{}", std::process::id()));
@@ -30,46 +25,9 @@ fn example(name: &str) -> String {
 /// the example configurations expect `out/coarse_grain/fg.extxyz` relative to
 /// `dir/examples/configs/`.
 fn write_data(dir: &Path, frames: usize) {
-    let (positions, simbox) = fcc_lattice(2, 0.5).unwrap();
-    let n = positions.len();
-    let mut state = State::new(positions, vec![1.0; n], vec![0; n], simbox).unwrap();
-    state.thermalize(1.5, 1).unwrap();
-    let mut lj = LennardJonesConfig::single(1.0, 1.0, 2.5);
-    lj.truncation = Truncation::ForceShifted;
-    let ff = ForceField::new(PotentialSum::new().with(lj.build().unwrap()), 0.3).unwrap();
-    let integrator = Langevin::new(ThermostatConfig {
-        dt: 0.004,
-        kt: 1.5,
-        tau: 0.5,
-        seed: 2,
-    })
-    .unwrap();
-    let mut sim = Simulation::new(state, ff, Box::new(integrator)).unwrap();
-    let mut out = Vec::new();
-    let run = RunConfig {
-        equilibration_steps: 200,
-        production_steps: 20 * frames as u64,
-        stride: 20,
-        progress: false,
-    };
-    sim.run_protocol(&run, &mut |sim: &Simulation| {
-        let s = sim.state();
-        let mut st = Structure::new(s.positions.clone(), s.species.clone(), s.simbox.clone());
-        st.forces = Some(sim.evaluation().forces.clone());
-        st.energy = Some(sim.evaluation().energy);
-        out.push(st);
-        Ok(())
-    })
-    .unwrap();
-    let data = Dataset::new(out, Default::default()).unwrap();
     std::fs::create_dir_all(dir.join("out/coarse_grain")).unwrap();
     std::fs::create_dir_all(dir.join("examples/configs")).unwrap();
-    write_extxyz(
-        dir.join("out/coarse_grain/fg.extxyz"),
-        &data,
-        &UnitConversion::IDENTITY,
-    )
-    .unwrap();
+    common::write_lj_frames(&dir.join("out/coarse_grain/fg.extxyz"), frames);
 }
 
 /// The example without its `[data.coarse_grain]` table.

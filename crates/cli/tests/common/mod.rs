@@ -1,6 +1,7 @@
-//! Helpers shared by the interruption tests (`interrupt.rs`, `interrupt_train.rs`):
-//! starting `thermograd`, running it to the end, and killing it with SIGKILL once a
-//! condition on its output files holds.
+//! Helpers shared by the CLI tests: starting `thermograd`, running it to the end, killing
+//! it with SIGKILL once a condition on its output files holds (`interrupt.rs`,
+//! `interrupt_train.rs`), and Lennard-Jones training data (also `train.rs`,
+//! `train_ensemble.rs`).
 
 #![allow(dead_code)]
 
