@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 mod common;
 
+use thermograd_nn::ModelFile;
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("thermograd-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -104,6 +106,31 @@ fn force_matching_trains_and_resumes_to_the_same_model() {
         std::fs::read(half.join("model.tgnn")).unwrap(),
         std::fs::read(full.join("model.tgnn")).unwrap()
     );
+}
+
+#[test]
+fn force_matching_trains_a_schnet_model() {
+    let dir = scratch("train-fm-schnet");
+    write_data(&dir, 12);
+    let spline = "[model]\nkind = \"spline\"\nr_min = 0.3                # mapped beads come as close as ~0.45\ncutoff = 3.0\nn_knots = 40\n";
+    let schnet = "[model]\nkind = \"schnet\"\ncutoff = 2.0\nfeatures = 8\nn_rbf = 8\ninteractions = 2\nreadout_hidden = [8]\nseed = 2\n";
+    let text = without_mapping(&example("train_fm.toml"));
+    assert!(text.contains(spline), "the example's model table changed");
+    let small = text
+        .replace(spline, schnet)
+        .replace("epochs = 150", "epochs = 3")
+        .replace("learning_rate = 0.1", "learning_rate = 0.01")
+        .replace("schedule = \"exponential\"", "schedule = \"constant\"");
+    let config = dir.join("examples/configs/fm_schnet.toml");
+    std::fs::write(&config, &small).unwrap();
+    let out = dir.join("out");
+    ok(&train("fm", &config, &out, &[]));
+    let model = thermograd_nn::SchNet::load(&out.join("model.tgnn")).unwrap();
+    assert_eq!(model.config().features, 8);
+    let s = summary(&out);
+    assert!(s["test_force_rmse"].as_f64().unwrap().is_finite());
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 4, "{metrics}");
 }
 
 #[test]

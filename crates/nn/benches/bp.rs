@@ -2,33 +2,14 @@
 //! liquid (atoms per second), its descriptor part alone, and one force-matching step
 //! (loss, exact gradient, Adam update) on a batch of frames.
 
+mod common;
+
+use common::{liquid, perturbed};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use thermograd_md::{
-    fcc_lattice, ForceField, LennardJonesConfig, PotentialSum, Simulation, State, VelocityVerlet,
-};
 use thermograd_nn::{
-    Activation, Adam, AdamConfig, AngularKind, BehlerParrinello, BehlerParrinelloConfig, Frame,
+    Activation, Adam, AdamConfig, AngularKind, BehlerParrinello, BehlerParrinelloConfig,
     LabeledFrame, LossWeights, SymmetryFunctions, Trainable,
 };
-
-/// A liquid: an fcc crystal at ρ = 0.8442 melted by a short LJ run at T = 1.44.
-fn liquid(cells: usize, steps: u64) -> Frame {
-    let (positions, simbox) = fcc_lattice(cells, 0.8442).unwrap();
-    let n = positions.len();
-    let mut state = State::new(positions, vec![1.0; n], vec![0; n], simbox).unwrap();
-    state.thermalize(1.44, 1).unwrap();
-    let lj = LennardJonesConfig::single(1.0, 1.0, 2.5).build().unwrap();
-    let ff = ForceField::new(PotentialSum::new().with(lj), 0.3).unwrap();
-    let mut sim =
-        Simulation::new(state, ff, Box::new(VelocityVerlet::new(0.005).unwrap())).unwrap();
-    sim.run(steps).unwrap();
-    let s = sim.state();
-    Frame {
-        positions: s.positions.clone(),
-        species: s.species.clone(),
-        simbox: s.simbox.clone(),
-    }
-}
 
 /// 8 radial + 4 angular (G4) symmetry functions, r_c = 2.5σ, two hidden layers of 30
 /// (JAX-MD's default `mlp_sizes`), tanh.
@@ -71,14 +52,9 @@ fn force_matching_step(c: &mut Criterion) {
     }
     .build(2)
     .unwrap();
-    let data: Vec<LabeledFrame> = (0..8)
-        .map(|k| {
-            let mut f = reference.clone();
-            for (i, r) in f.positions.iter_mut().enumerate() {
-                let phase = (i * 7 + k * 13) as f64;
-                r.x += 0.02 * phase.sin();
-                r.y += 0.02 * phase.cos();
-            }
+    let data: Vec<LabeledFrame> = perturbed(&reference, 8)
+        .into_iter()
+        .map(|f| {
             let e = teacher
                 .evaluate(&f.positions, &f.species, &f.simbox, None)
                 .unwrap();

@@ -17,15 +17,31 @@ use crate::mlp::Activation;
 use crate::Result;
 
 pub(crate) type Dev = Cpu;
-type T2<T = NoneTape> = Tensor<(usize, usize), f64, Dev, T>;
-type T1<T = NoneTape> = Tensor<(usize,), f64, Dev, T>;
-type Tp = OwnedTape<f64, Dev>;
+pub(crate) type T2<T = NoneTape> = Tensor<(usize, usize), f64, Dev, T>;
+pub(crate) type T1<T = NoneTape> = Tensor<(usize,), f64, Dev, T>;
+pub(crate) type Tp = OwnedTape<f64, Dev>;
 
 /// One dense layer `z = x W + b` on the device: `w` is `inputs × outputs` (row-major).
 #[derive(Clone, Debug)]
 pub(crate) struct DevLayer {
-    w: T2,
-    b: T1,
+    pub(crate) w: T2,
+    pub(crate) b: T1,
+}
+
+impl DevLayer {
+    /// A layer from host row-major weights (`inputs × outputs`) and biases.
+    pub(crate) fn new(
+        dev: &Dev,
+        inputs: usize,
+        outputs: usize,
+        w: &[f64],
+        b: &[f64],
+    ) -> Result<Self> {
+        Ok(DevLayer {
+            w: dev.try_tensor_from_vec(w.to_vec(), (inputs, outputs))?,
+            b: dev.try_tensor_from_vec(b.to_vec(), (outputs,))?,
+        })
+    }
 }
 
 /// A network on the device, built from host parameters for one evaluation.
@@ -55,10 +71,7 @@ impl DevNet {
     ) -> Result<Self> {
         let mut out = Vec::with_capacity(layers.len());
         for &(i, o, w, b) in layers {
-            out.push(DevLayer {
-                w: dev.try_tensor_from_vec(w.to_vec(), (i, o))?,
-                b: dev.try_tensor_from_vec(b.to_vec(), (o,))?,
-            });
+            out.push(DevLayer::new(dev, i, o, w, b)?);
         }
         Ok(DevNet {
             dev: dev.clone(),
@@ -196,7 +209,10 @@ impl DevNet {
 
 /// `x W + b`, with the bias broadcast over rows as a strided view (its gradient is
 /// reduced by the add's backward pass).
-fn affine<T: Tape<f64, Dev> + Merge<NoneTape>>(x: T2<T>, layer: &DevLayer) -> Result<T2<T>> {
+pub(crate) fn affine<T: Tape<f64, Dev> + Merge<NoneTape>>(
+    x: T2<T>,
+    layer: &DevLayer,
+) -> Result<T2<T>> {
     let rows = x.shape().0;
     let outputs = layer.w.shape().1;
     let z = x.try_matmul(layer.w.clone())?;
@@ -208,7 +224,7 @@ fn affine<T: Tape<f64, Dev> + Merge<NoneTape>>(x: T2<T>, layer: &DevLayer) -> Re
 }
 
 /// σ(z) as tensor ops.
-fn activate<T: Tape<f64, Dev> + Merge<T>>(z: T2<T>, a: Activation) -> Result<T2<T>> {
+pub(crate) fn activate<T: Tape<f64, Dev> + Merge<T>>(z: T2<T>, a: Activation) -> Result<T2<T>> {
     Ok(match a {
         Activation::Tanh => z.try_tanh()?,
         Activation::Silu => {
@@ -234,7 +250,11 @@ fn softplus<T: Tape<f64, Dev> + Merge<T>>(z: T2<T>) -> Result<T2<T>> {
 }
 
 /// σ'(z) as tensor ops of `z` and `h = σ(z)` (so that ∂/∂θ flows through it).
-fn derivative<T: Tape<f64, Dev> + Merge<T>>(z: T2<T>, h: T2<T>, a: Activation) -> Result<T2<T>> {
+pub(crate) fn derivative<T: Tape<f64, Dev> + Merge<T>>(
+    z: T2<T>,
+    h: T2<T>,
+    a: Activation,
+) -> Result<T2<T>> {
     Ok(match a {
         // 1 − h²
         Activation::Tanh => h.try_square()?.try_negate()?.try_add(1.0)?,

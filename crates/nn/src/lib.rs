@@ -21,6 +21,13 @@
 //!   over frames of different sizes ([`BehlerParrinello::evaluate_batch`]) and the exact
 //!   force-matching loss gradient ([`BehlerParrinello::force_matching`],
 //!   [`BehlerParrinello::param_vjp`]).
+//! - **Message passing.** [`SchNet`]: continuous-filter convolutions over the pairs of
+//!   a neighbourhood (species embedding, Gaussian radial basis times a cosine cutoff,
+//!   interaction blocks with residual updates, atom-wise readout). Forces and virials
+//!   come from one backward pass to the pair distances; the parameter gradient of any
+//!   weighted sum of energies, forces and virials ([`SchNet::param_vjp`], so force
+//!   matching with virials too) from forward-mode tangents of the pair distances.
+//!   Row gather and scatter-add run as small custom taped ops.
 //! - **CV surrogates.** [`CvSurrogate`]: a network from minimum-image displacements of
 //!   selected atoms (exact in triclinic cells) to CV values, with its Jacobian and strain
 //!   derivative from autodiff; it implements [`thermograd_cv::CollectiveVariable`], so
@@ -87,6 +94,8 @@ mod engine;
 mod error;
 pub mod file;
 mod mlp;
+mod schnet;
+mod schnet_engine;
 mod surrogate;
 
 pub use adam::{Adam, AdamConfig};
@@ -98,6 +107,7 @@ pub use descriptors::{Angular, AngularKind, Radial, SymmetryFunctions};
 pub use error::{NnError, Result};
 pub use file::ModelFile;
 pub use mlp::{Activation, DenseLayer, Matrix, Mlp, MlpConfig, Normalization, ParamVjp, Trainable};
+pub use schnet::{SchNet, SchNetConfig, SchNetNormalization};
 pub use surrogate::{CvFeatures, CvLoss, CvSample, CvSurrogate, CvSurrogateConfig, DEFAULT_HIDDEN};
 
 /// Where networks run.

@@ -11,13 +11,14 @@
 //!
 //! for caller-chosen cotangents `a`, `g`, `C`. Implementations: the
 //! [`BehlerParrinello`] network (forward-mode tangents for forces, see
-//! [`BehlerParrinello::param_vjp`]) and the [`SplinePair`](crate::SplinePair) pair
+//! [`BehlerParrinello::param_vjp`]), the [`SchNet`] message-passing network (tangents
+//! for forces and virials, [`SchNet::param_vjp`]) and the [`SplinePair`](crate::SplinePair) pair
 //! potential (exact, linear in its knot values).
 
 use thermograd_geometry::{Mat3, Vec3};
 use thermograd_md::{Evaluation, Potential};
 use thermograd_nn::{
-    BehlerParrinello, Frame, LabeledFrame, LossAndGradient, LossWeights, Trainable,
+    BehlerParrinello, Frame, LabeledFrame, LossAndGradient, LossWeights, SchNet, Trainable,
 };
 
 use crate::error::{config_error, Result};
@@ -218,6 +219,39 @@ impl EnergyModel for BehlerParrinello {
             }
         }
         Ok(gradient)
+    }
+}
+
+/// SchNet message-passing networks: energies, forces and virial cotangents all through
+/// [`SchNet::param_vjp`] (forward-mode tangents of the pair distances, exact; no strained
+/// copies needed).
+impl EnergyModel for SchNet {
+    fn evaluate_frames(&self, frames: &[Frame]) -> Result<Vec<Evaluation>> {
+        Ok(self.evaluate_batch(frames)?)
+    }
+
+    fn energies(&self, frames: &[Frame]) -> Result<Vec<f64>> {
+        Ok(SchNet::energies(self, frames)?)
+    }
+
+    fn parameter_vjp(&self, frames: &[Frame], cot: &Cotangents<'_>) -> Result<Vec<f64>> {
+        cot.check(frames)?;
+        let directions: Option<Vec<Vec<Vec3>>> = cot
+            .forces
+            .map(|g| g.iter().map(|v| v.iter().map(|x| -x).collect()).collect());
+        let (_, gradient) =
+            self.param_vjp(frames, cot.energy, directions.as_deref(), cot.virial)?;
+        Ok(gradient)
+    }
+
+    /// [`SchNet::force_matching`]: pairs and radial basis computed once for the
+    /// evaluation and the tangent pass.
+    fn fused_force_matching(
+        &self,
+        data: &[LabeledFrame],
+        weights: LossWeights,
+    ) -> Option<Result<LossAndGradient>> {
+        Some(self.force_matching(data, weights).map_err(Into::into))
     }
 }
 

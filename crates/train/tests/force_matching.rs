@@ -5,7 +5,7 @@ mod common;
 
 use common::{lj_dataset, lj_state, slow};
 use thermograd_nn::{
-    Activation, AngularKind, BehlerParrinelloConfig, SymmetryFunctions, Trainable,
+    Activation, AngularKind, BehlerParrinelloConfig, SchNetConfig, SymmetryFunctions, Trainable,
 };
 use thermograd_train::{
     force_matching_loss, Dataset, EnergyModel, FmWeights, ForceMatchingConfig, OptimizerConfig,
@@ -73,6 +73,18 @@ fn loss_gradient_matches_finite_differences() {
     let plain = force_matching_loss(&bp, &s, &no_virial, false).unwrap();
     assert!((fused.loss - plain.loss).abs() < 1e-12 * plain.loss);
     assert!((fused.force_rmse.unwrap() - plain.force_rmse.unwrap()).abs() < 1e-12);
+    // SchNet: virials through the same tangent pass as the forces.
+    let schnet = SchNetConfig {
+        features: 6,
+        n_rbf: 5,
+        interactions: 2,
+        readout_hidden: vec![4],
+        ..SchNetConfig::standard(1, 2.0)
+    }
+    .build(6)
+    .unwrap();
+    fd_check(&schnet, &data, &w, 1e-6);
+    fd_check(&schnet, &data, &no_virial, 1e-6);
 }
 
 fn bp_trainer_config(epochs: usize, checkpoint: Option<std::path::PathBuf>) -> ForceMatchingConfig {
@@ -250,6 +262,67 @@ fn behler_parrinello_recovers_lennard_jones_forces_from_md() {
         median(per_epoch)
     );
     assert!(rmse < 0.02 * std, "force RMSE {rmse} vs std {std}");
+}
+
+#[test]
+fn schnet_recovers_lennard_jones_forces_from_md() {
+    if !slow() {
+        return;
+    }
+    let data = lj_dataset(lj_state(2, 0.8, 1.0, 21), 1.0, 1000, 150, 25, 22);
+    let split = data
+        .split(&SplitConfig {
+            validation: 0.1,
+            test: 0.2,
+            seed: 4,
+        })
+        .unwrap();
+    let mut model = SchNetConfig {
+        features: 32,
+        n_rbf: 16,
+        interactions: 2,
+        readout_hidden: vec![16],
+        ..SchNetConfig::standard(1, 2.5)
+    }
+    .build(7)
+    .unwrap();
+    model
+        .fit_energy_normalization(&split.train.labeled_frames().unwrap())
+        .unwrap();
+    let config = ForceMatchingConfig {
+        weights: FmWeights {
+            energy: 0.0,
+            forces: 1.0,
+            virial: 0.0,
+        },
+        epochs: 60,
+        batch_size: 4,
+        optimizer: OptimizerConfig {
+            adam: thermograd_nn::AdamConfig {
+                learning_rate: 3e-3,
+                ..Default::default()
+            },
+            schedule: Schedule::Cosine {
+                final_learning_rate: 1e-5,
+            },
+            clip_norm: None,
+        },
+        seed: 5,
+        progress: true,
+        ..Default::default()
+    };
+    let mut trainer = config.build(model, split.train, split.validation).unwrap();
+    trainer.train().unwrap();
+    let per_epoch: Vec<f64> = trainer.history().iter().map(|e| e.seconds).collect();
+    let test = trainer.evaluate(&split.test).unwrap();
+    let rmse = test.force_rmse.unwrap();
+    let std = split.test.force_std().unwrap();
+    eprintln!(
+        "SchNet held-out force RMSE {rmse:.4e}, force std {std:.4e}, ratio {:.4}; median epoch {:.3} s",
+        rmse / std,
+        median(per_epoch)
+    );
+    assert!(rmse < 0.05 * std, "force RMSE {rmse} vs std {std}");
 }
 
 fn median(mut x: Vec<f64>) -> f64 {

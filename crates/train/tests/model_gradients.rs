@@ -5,7 +5,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use thermograd_geometry::{Mat3, Vec3};
 use thermograd_md::{fcc_lattice, Configuration, Evaluation, Potential};
-use thermograd_nn::{Activation, AngularKind, BehlerParrinelloConfig, Frame, SymmetryFunctions};
+use thermograd_nn::{
+    Activation, AngularKind, BehlerParrinelloConfig, Frame, SchNetConfig, SymmetryFunctions,
+};
 use thermograd_train::{Cotangents, EnergyModel, SplinePairConfig};
 
 /// Perturbed fcc frames (reduced units, 32 atoms, two species).
@@ -151,6 +153,21 @@ fn behler_parrinello_vjp_matches_finite_differences() {
     };
     let model = config.build(3).unwrap();
     // Every 7th parameter keeps the test fast; each is a full finite difference.
+    check_vjp(&model, &frames(2, 2), 1e-5, 1e-8, 7);
+}
+
+#[test]
+fn schnet_vjp_matches_finite_differences() {
+    let config = SchNetConfig {
+        n_species: 2,
+        cutoff: 1.6,
+        features: 6,
+        n_rbf: 5,
+        interactions: 2,
+        readout_hidden: vec![4],
+        activation: Activation::ShiftedSoftplus,
+    };
+    let model = config.build(3).unwrap();
     check_vjp(&model, &frames(2, 2), 1e-5, 1e-8, 7);
 }
 

@@ -29,7 +29,7 @@
 //!
 //! ```toml
 //! [model]                      # what is trained
-//! kind = "spline"              # pair potential; or "behler_parrinello"
+//! kind = "spline"              # pair potential; or "behler_parrinello", "schnet"
 //! r_min = 0.75                 # first knot (length units)
 //! cutoff = 2.5                 # last knot, where u = 0
 //! n_knots = 30
@@ -60,7 +60,7 @@ use thermograd_md::{
 };
 use thermograd_nn::{
     Activation, AdamConfig, AngularKind, BehlerParrinello, BehlerParrinelloConfig, ModelFile,
-    SymmetryFunctions,
+    SchNet, SchNetConfig, SymmetryFunctions,
 };
 use thermograd_train::formats::{read_extxyz, read_npz_dataset};
 use thermograd_train::{
@@ -183,6 +183,20 @@ pub(super) enum ModelSpec {
         seed: u64,
         init: Option<PathBuf>,
     },
+    /// A SchNet message-passing network (defaults: `SchNetConfig::standard`).
+    Schnet {
+        cutoff: f64,
+        #[serde(default = "one")]
+        n_species: usize,
+        features: Option<usize>,
+        n_rbf: Option<usize>,
+        interactions: Option<usize>,
+        readout_hidden: Option<Vec<usize>>,
+        activation: Option<Activation>,
+        #[serde(default)]
+        seed: u64,
+        init: Option<PathBuf>,
+    },
 }
 
 fn one() -> usize {
@@ -199,6 +213,7 @@ fn silu() -> Activation {
 pub(super) enum Model {
     Spline(SplinePair),
     Bp(BehlerParrinello),
+    SchNet(SchNet),
 }
 
 impl ModelSpec {
@@ -269,6 +284,39 @@ impl ModelSpec {
                     ));
                 }
                 Model::Bp(
+                    config
+                        .build(member_seed.unwrap_or(*seed))
+                        .with_context(ctx)?,
+                )
+            }
+            ModelSpec::Schnet {
+                cutoff,
+                n_species,
+                features,
+                n_rbf,
+                interactions,
+                readout_hidden,
+                activation,
+                seed,
+                init,
+            } => {
+                let d = SchNetConfig::standard(*n_species, *cutoff);
+                let config = SchNetConfig {
+                    features: features.unwrap_or(d.features),
+                    n_rbf: n_rbf.unwrap_or(d.n_rbf),
+                    interactions: interactions.unwrap_or(d.interactions),
+                    readout_hidden: readout_hidden.clone().unwrap_or(d.readout_hidden),
+                    activation: activation.unwrap_or(d.activation),
+                    ..d
+                };
+                if let Some(p) = init {
+                    let p = resolve(base, p);
+                    return Ok(Model::SchNet(
+                        SchNet::load_expecting(&p, &config)
+                            .with_context(|| format!("loading {}", p.display()))?,
+                    ));
+                }
+                Model::SchNet(
                     config
                         .build(member_seed.unwrap_or(*seed))
                         .with_context(ctx)?,
@@ -527,6 +575,7 @@ pub(super) fn save_model_as(model: &Model, path: &Path, table: &Path) -> anyhow:
             write_atomic(table, &text)?;
         }
         Model::Bp(m) => m.save(path)?,
+        Model::SchNet(m) => m.save(path)?,
     }
     Ok(())
 }
@@ -572,6 +621,10 @@ macro_rules! with_model {
                 let $m = $body?;
                 Model::Bp($m)
             }
+            Model::SchNet($m) => {
+                let $m = $body?;
+                Model::SchNet($m)
+            }
         }
     };
 }
@@ -602,8 +655,9 @@ pub(super) struct FmTraining {
     #[serde(default)]
     seed: u64,
     patience: Option<usize>,
-    /// Fit the network input normalization to the training descriptors first
-    /// (Behler–Parrinello only; default true).
+    /// Fit the network normalization to the training data first (Behler–Parrinello:
+    /// descriptor mean and spread; SchNet: reference energies and energy scale, when
+    /// the data have energies; default true).
     normalize_inputs: Option<bool>,
 }
 
@@ -624,13 +678,18 @@ impl FmTraining {
         })
     }
 
-    /// Fits a Behler–Parrinello model's input normalization to `train` unless the file
-    /// turned it off.
+    /// Fits a Behler–Parrinello model's input normalization, or a SchNet model's
+    /// reference energies and energy scale, to `train` unless the file turned it off.
     pub(super) fn normalize(&self, model: &mut Model, train: &Dataset) -> anyhow::Result<()> {
-        if let Model::Bp(m) = model {
-            if self.normalize_inputs.unwrap_or(true) {
-                m.fit_input_normalization(&train.frames())?;
+        if !self.normalize_inputs.unwrap_or(true) {
+            return Ok(());
+        }
+        match model {
+            Model::Bp(m) => m.fit_input_normalization(&train.frames())?,
+            Model::SchNet(m) if train.structures().iter().all(|s| s.energy.is_some()) => {
+                m.fit_energy_normalization(&train.labeled_frames()?)?
             }
+            _ => {}
         }
         Ok(())
     }

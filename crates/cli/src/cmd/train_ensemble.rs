@@ -88,7 +88,7 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 use thermograd_dist::Comm;
 use thermograd_md::{fcc_lattice, Potential, State};
-use thermograd_nn::BehlerParrinello;
+use thermograd_nn::{BehlerParrinello, SchNet};
 use thermograd_train::active::label;
 use thermograd_train::ensemble::member_seeds;
 use thermograd_train::formats::write_extxyz;
@@ -138,7 +138,7 @@ impl Member for SplinePair {
     fn from_model(m: Model) -> Option<Self> {
         match m {
             Model::Spline(s) => Some(s),
-            Model::Bp(_) => None,
+            _ => None,
         }
     }
     fn into_model(self) -> Model {
@@ -146,11 +146,23 @@ impl Member for SplinePair {
     }
 }
 
+impl Member for SchNet {
+    fn from_model(m: Model) -> Option<Self> {
+        match m {
+            Model::SchNet(b) => Some(b),
+            _ => None,
+        }
+    }
+    fn into_model(self) -> Model {
+        Model::SchNet(self)
+    }
+}
+
 impl Member for BehlerParrinello {
     fn from_model(m: Model) -> Option<Self> {
         match m {
             Model::Bp(b) => Some(b),
-            Model::Spline(_) => None,
+            _ => None,
         }
     }
     fn into_model(self) -> Model {
@@ -350,6 +362,7 @@ pub(super) fn run_ensemble(c: &Common, comm: &dyn Comm) -> anyhow::Result<()> {
             c,
             comm,
         ),
+        Model::SchNet(_) => ensemble_generic(concrete::<SchNet>(models), &config, split, c, comm),
     }
 }
 
@@ -700,6 +713,15 @@ pub(super) fn run_active(c: &Common, comm: &dyn Comm) -> anyhow::Result<()> {
         ),
         Model::Bp(_) => active_generic(
             concrete::<BehlerParrinello>(models),
+            &config,
+            split,
+            starts,
+            reference,
+            c,
+            comm,
+        ),
+        Model::SchNet(_) => active_generic(
+            concrete::<SchNet>(models),
             &config,
             split,
             starts,

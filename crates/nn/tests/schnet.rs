@@ -1,0 +1,505 @@
+//! SchNet potential: forces, virial and parameter gradients (force matching, virial
+//! cotangents) against finite differences, invariances, batching, MD energy
+//! conservation, files.
+
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use thermograd_geometry::{scale_positions, Mat3, SimBox, Vec3};
+use thermograd_md::{
+    ForceField, LennardJonesConfig, PotentialSum, Simulation, State, Truncation, VelocityVerlet,
+};
+use thermograd_neighbors::{ListKind, NeighborList, NeighborListConfig};
+use thermograd_nn::{
+    Activation, Frame, LabeledFrame, LossWeights, ModelFile, NnError, SchNet, SchNetConfig,
+    SchNetNormalization, Trainable,
+};
+
+fn config() -> SchNetConfig {
+    SchNetConfig {
+        n_species: 2,
+        cutoff: 3.0,
+        features: 8,
+        n_rbf: 6,
+        interactions: 2,
+        readout_hidden: vec![6],
+        activation: Activation::ShiftedSoftplus,
+    }
+}
+
+fn model(seed: u64) -> SchNet {
+    let mut m = config().build(seed).unwrap();
+    m.set_normalization(SchNetNormalization {
+        energy_scale: 0.7,
+        atom_energy: vec![-1.5, 0.25],
+    })
+    .unwrap();
+    m
+}
+
+/// Random positions with a minimum separation (minimum image in `simbox`).
+fn random_frame(n: usize, simbox: &SimBox, extent: f64, seed: u64) -> Frame {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut positions: Vec<Vec3> = Vec::new();
+    while positions.len() < n {
+        let r = Vec3::new(
+            rng.gen_range(0.0..extent),
+            rng.gen_range(0.0..extent),
+            rng.gen_range(0.0..extent),
+        );
+        if positions.iter().all(|p| simbox.distance(p, &r) > 0.9) {
+            positions.push(r);
+        }
+    }
+    let species = (0..n).map(|i| (i % 3 == 0) as u32).collect();
+    Frame {
+        positions,
+        species,
+        simbox: simbox.clone(),
+    }
+}
+
+fn triclinic() -> SimBox {
+    SimBox::from_lengths_angles([5.0, 5.5, 6.0], [80.0, 75.0, 65.0]).unwrap()
+}
+
+fn energy(m: &SchNet, f: &Frame) -> f64 {
+    m.evaluate(&f.positions, &f.species, &f.simbox, None)
+        .unwrap()
+        .energy
+}
+
+#[test]
+fn forces_match_finite_differences() {
+    for simbox in [triclinic(), SimBox::open()] {
+        let m = model(1);
+        let f = random_frame(12, &simbox, 5.0, 2);
+        let e = m
+            .evaluate(&f.positions, &f.species, &f.simbox, None)
+            .unwrap();
+        let scale = e.forces.iter().map(|v| v.norm()).fold(0.0, f64::max);
+        assert!(scale > 1e-3, "forces should not vanish");
+        let h = 1e-5;
+        let mut worst: f64 = 0.0;
+        for i in 0..f.positions.len() {
+            for a in 0..3 {
+                let mut p = f.clone();
+                p.positions[i][a] += h;
+                let ep = energy(&m, &p);
+                p.positions[i][a] -= 2.0 * h;
+                let em = energy(&m, &p);
+                let fd = -(ep - em) / (2.0 * h);
+                worst = worst.max((fd - e.forces[i][a]).abs() / scale);
+            }
+        }
+        assert!(worst < 1e-7, "worst relative force error {worst:e}");
+        let net: Vec3 = e.forces.iter().sum();
+        assert!(net.norm() < 1e-10 * scale, "net force {net}");
+    }
+}
+
+#[test]
+fn virial_matches_strain_derivative() {
+    let m = model(3);
+    let f = random_frame(12, &triclinic(), 5.0, 4);
+    let e = m
+        .evaluate(&f.positions, &f.species, &f.simbox, None)
+        .unwrap();
+    let h = 1e-6;
+    let scale = e.virial.abs().max().max(1e-3);
+    for a in 0..3 {
+        for b in 0..3 {
+            let mut es = [0.0; 2];
+            for (s, out) in [h, -h].iter().zip(&mut es) {
+                let mut mu = Mat3::identity();
+                mu[(a, b)] += s;
+                let mut p = f.clone();
+                scale_positions(&mut p.positions, &mu);
+                p.simbox = f.simbox.deformed(&mu).unwrap();
+                *out = energy(&m, &p);
+            }
+            // W = Σ x ⊗ F, so W_ba = −∂E/∂ε_ab.
+            let fd = -(es[0] - es[1]) / (2.0 * h);
+            assert!(
+                (fd - e.virial[(b, a)]).abs() / scale < 1e-6,
+                "({a},{b}): {fd} vs {}",
+                e.virial[(b, a)]
+            );
+        }
+    }
+}
+
+#[test]
+fn neighbor_list_path_agrees_with_cell_list_path() {
+    let m = model(5);
+    let f = random_frame(16, &triclinic(), 5.0, 6);
+    let reference = m
+        .evaluate(&f.positions, &f.species, &f.simbox, None)
+        .unwrap();
+    for kind in [ListKind::Half, ListKind::Full] {
+        let mut list = NeighborList::new(NeighborListConfig {
+            cutoff: 3.2,
+            skin: 0.3,
+            kind,
+        })
+        .unwrap();
+        list.update(&f.positions, &f.simbox).unwrap();
+        let e = m
+            .evaluate(&f.positions, &f.species, &f.simbox, Some(&list))
+            .unwrap();
+        assert!((e.energy - reference.energy).abs() < 1e-10);
+        for (a, b) in e.forces.iter().zip(&reference.forces) {
+            assert!((a - b).norm() < 1e-10);
+        }
+        assert!((e.virial - reference.virial).abs().max() < 1e-10);
+    }
+}
+
+#[test]
+fn batches_of_different_sizes_agree_with_single_evaluations() {
+    let m = model(7);
+    let frames = vec![
+        random_frame(9, &triclinic(), 5.0, 8),
+        random_frame(3, &SimBox::open(), 8.0, 9),
+        random_frame(14, &triclinic(), 5.0, 10),
+    ];
+    let batch = m.evaluate_batch(&frames).unwrap();
+    let energies = m.energies(&frames).unwrap();
+    for ((f, b), e) in frames.iter().zip(&batch).zip(&energies) {
+        let single = m
+            .evaluate(&f.positions, &f.species, &f.simbox, None)
+            .unwrap();
+        assert!((single.energy - b.energy).abs() < 1e-10);
+        assert!((single.energy - e).abs() < 1e-10);
+        for (x, y) in single.forces.iter().zip(&b.forces) {
+            assert!((x - y).norm() < 1e-10);
+        }
+    }
+}
+
+#[test]
+fn atoms_without_neighbors_have_species_energies_and_zero_forces() {
+    let m = model(11);
+    let f = Frame {
+        positions: vec![Vec3::zeros(), Vec3::new(10.0, 0.0, 0.0)],
+        species: vec![0, 1],
+        simbox: SimBox::open(),
+    };
+    let e = m
+        .evaluate(&f.positions, &f.species, &f.simbox, None)
+        .unwrap();
+    assert!(e.forces.iter().all(|v| v.norm() == 0.0));
+    // Without neighbours each atom's energy depends on its species only.
+    let g = Frame {
+        positions: vec![Vec3::zeros(), Vec3::new(0.0, 10.0, 0.0)],
+        species: vec![1, 0],
+        simbox: SimBox::open(),
+    };
+    assert!((energy(&m, &g) - e.energy).abs() < 1e-12);
+    // Gradients exist and are finite for every parameter, zero for the filters.
+    let (_, grad) = m.param_vjp(&[f], &[1.0], None, None).unwrap();
+    assert_eq!(grad.len(), m.n_parameters());
+    assert!(grad.iter().all(|v| v.is_finite()));
+}
+
+fn labeled(m_ref: &SchNet, frames: &[Frame]) -> Vec<LabeledFrame> {
+    frames
+        .iter()
+        .map(|f| {
+            let e = m_ref
+                .evaluate(&f.positions, &f.species, &f.simbox, None)
+                .unwrap();
+            LabeledFrame {
+                frame: f.clone(),
+                energy: e.energy + 0.3,
+                forces: e.forces,
+            }
+        })
+        .collect()
+}
+
+fn fd_check(m: &mut SchNet, analytic: &[f64], loss: impl Fn(&SchNet) -> f64, step: usize) {
+    let p0 = m.parameters();
+    let h = 1e-6;
+    let scale = analytic.iter().map(|g| g.abs()).fold(0.0, f64::max);
+    assert!(scale > 0.0);
+    let mut worst: f64 = 0.0;
+    for k in (0..p0.len()).step_by(step) {
+        let mut p = p0.clone();
+        p[k] = p0[k] + h;
+        m.set_parameters(&p).unwrap();
+        let lp = loss(m);
+        p[k] = p0[k] - h;
+        m.set_parameters(&p).unwrap();
+        let lm = loss(m);
+        let fd = (lp - lm) / (2.0 * h);
+        worst = worst.max((fd - analytic[k]).abs() / fd.abs().max(1e-2 * scale));
+    }
+    m.set_parameters(&p0).unwrap();
+    println!("worst relative gradient error {worst:e}");
+    assert!(worst < 1e-6, "worst relative error {worst:e}");
+}
+
+#[test]
+fn force_matching_gradient_matches_finite_differences() {
+    let mut m = model(11);
+    let reference = model(12);
+    let frames = vec![
+        random_frame(8, &triclinic(), 5.0, 13),
+        random_frame(11, &triclinic(), 5.0, 14),
+    ];
+    let data = labeled(&reference, &frames);
+    let w = LossWeights {
+        energy: 0.5,
+        forces: 1.0,
+    };
+    let out = m.force_matching(&data, w).unwrap();
+    assert!(out.loss > 0.0);
+    fd_check(
+        &mut m,
+        &out.gradient,
+        |m| m.force_matching(&data, w).unwrap().loss,
+        3,
+    );
+}
+
+#[test]
+fn parameter_gradient_of_energies_forces_and_virials_matches_finite_differences() {
+    // L = Σ a_s E_s + Σ v_sk · ∇_k E_s + Σ C_s : W_s, every term at once.
+    let mut m = model(15);
+    let frames = vec![
+        random_frame(7, &triclinic(), 5.0, 16),
+        random_frame(10, &triclinic(), 5.0, 17),
+    ];
+    let a = [0.7, -1.3];
+    let mut rng = ChaCha8Rng::seed_from_u64(18);
+    let v: Vec<Vec<Vec3>> = frames
+        .iter()
+        .map(|f| {
+            (0..f.positions.len())
+                .map(|_| Vec3::new(rng.gen(), rng.gen(), rng.gen()) - Vec3::repeat(0.5))
+                .collect()
+        })
+        .collect();
+    let c: Vec<Mat3> = (0..frames.len())
+        .map(|_| Mat3::from_fn(|_, _| rng.gen::<f64>() - 0.5))
+        .collect();
+    let (energies, g) = m.param_vjp(&frames, &a, Some(&v), Some(&c)).unwrap();
+    let direct = m.energies(&frames).unwrap();
+    for (x, y) in energies.iter().zip(&direct) {
+        assert!((x - y).abs() < 1e-12);
+    }
+    let loss = |m: &SchNet| {
+        let evals = m.evaluate_batch(&frames).unwrap();
+        let mut l = 0.0;
+        for s in 0..frames.len() {
+            l += a[s] * evals[s].energy;
+            for (vk, fk) in v[s].iter().zip(&evals[s].forces) {
+                l -= vk.dot(fk);
+            }
+            l += c[s].component_mul(&evals[s].virial).sum();
+        }
+        l
+    };
+    fd_check(&mut m, &g, loss, 2);
+    // Energies alone: the same pass without tangents.
+    let (_, g_e) = m.param_vjp(&frames, &a, None, None).unwrap();
+    fd_check(
+        &mut m,
+        &g_e,
+        |m| {
+            let e = m.energies(&frames).unwrap();
+            a[0] * e[0] + a[1] * e[1]
+        },
+        5,
+    );
+}
+
+#[test]
+fn delta_learning_with_a_prior_conserves_energy_in_nve() {
+    let (positions, simbox) = thermograd_md::fcc_lattice(2, 0.8).unwrap();
+    let n = positions.len();
+    let mut state = State::new(positions, vec![1.0; n], vec![0; n], simbox).unwrap();
+    state.thermalize(0.8, 3).unwrap();
+    let mut net = SchNetConfig {
+        n_species: 1,
+        cutoff: 2.5,
+        ..config()
+    }
+    .build(21)
+    .unwrap();
+    let p: Vec<f64> = net.parameters().iter().map(|v| 0.3 * v).collect();
+    net.set_parameters(&p).unwrap();
+    let lj = LennardJonesConfig {
+        truncation: Truncation::ForceShifted,
+        ..LennardJonesConfig::single(1.0, 1.0, 2.5)
+    }
+    .build()
+    .unwrap();
+    let ff = ForceField::new(PotentialSum::new().with(lj).with(net), 0.3).unwrap();
+    let mut sim =
+        Simulation::new(state, ff, Box::new(VelocityVerlet::new(0.002).unwrap())).unwrap();
+    let e0 = sim.sample().conserved_energy;
+    let mut worst: f64 = 0.0;
+    for _ in 0..10 {
+        sim.run(10).unwrap();
+        worst = worst.max((sim.sample().conserved_energy - e0).abs());
+    }
+    let kinetic = 1.5 * 0.8 * n as f64;
+    assert!(
+        worst < 1e-4 * kinetic,
+        "energy drift {worst} vs kinetic {kinetic}"
+    );
+}
+
+#[test]
+fn energy_normalization_fits_composition() {
+    // Energies exactly linear in the composition: E = −2 n_0 + 0.5 n_1 (+ noise-free),
+    // so the fitted reference energies are those and the scale falls back to 1.
+    let mut m = model(23);
+    let frames: Vec<LabeledFrame> = [(4, 1), (2, 3), (5, 5)]
+        .iter()
+        .map(|&(n0, n1)| {
+            let mut f = random_frame(n0 + n1, &SimBox::open(), 8.0, 24);
+            f.species = (0..n0 + n1).map(|i| (i >= n0) as u32).collect();
+            LabeledFrame {
+                energy: -2.0 * n0 as f64 + 0.5 * n1 as f64,
+                forces: vec![Vec3::zeros(); n0 + n1],
+                frame: f,
+            }
+        })
+        .collect();
+    m.fit_energy_normalization(&frames).unwrap();
+    let n = m.normalization();
+    assert!((n.atom_energy[0] + 2.0).abs() < 1e-10);
+    assert!((n.atom_energy[1] - 0.5).abs() < 1e-10);
+    assert_eq!(n.energy_scale, 1.0);
+}
+
+#[test]
+fn bad_input_is_an_error() {
+    let m = model(1);
+    let mut f = random_frame(5, &SimBox::open(), 3.0, 1);
+    f.species[2] = 7;
+    assert!(matches!(
+        m.evaluate(&f.positions, &f.species, &f.simbox, None),
+        Err(NnError::UnknownSpecies { atom: 2, .. })
+    ));
+    f.species[2] = 0;
+    f.positions[3] = f.positions[1];
+    assert!(matches!(
+        m.evaluate(&f.positions, &f.species, &f.simbox, None),
+        Err(NnError::CoincidentAtoms { .. })
+    ));
+    f.positions[3].x = f64::NAN;
+    assert!(m
+        .evaluate(&f.positions, &f.species, &f.simbox, None)
+        .is_err());
+    let bad = SchNetConfig {
+        n_rbf: 1,
+        ..config()
+    };
+    assert!(matches!(bad.build(1), Err(NnError::InvalidConfig { .. })));
+    let mut m = model(1);
+    assert!(m.set_parameters(&[0.0; 3]).is_err());
+    assert!(m
+        .set_normalization(SchNetNormalization {
+            energy_scale: 0.0,
+            atom_energy: vec![0.0; 2],
+        })
+        .is_err());
+}
+
+#[test]
+fn potential_file_round_trip() {
+    let m = model(31);
+    let frames = vec![random_frame(10, &triclinic(), 5.0, 32)];
+    let bytes = m.to_bytes().unwrap();
+    let back = SchNet::from_bytes(&bytes).unwrap();
+    assert_eq!(back, m);
+    assert_eq!(
+        back.energies(&frames).unwrap()[0].to_bits(),
+        m.energies(&frames).unwrap()[0].to_bits()
+    );
+    assert!(matches!(
+        thermograd_nn::BehlerParrinello::from_bytes(&bytes),
+        Err(NnError::WrongArchitecture { .. })
+    ));
+    for n in [0, 10, bytes.len() / 2, bytes.len() - 1] {
+        assert!(SchNet::from_bytes(&bytes[..n]).is_err());
+    }
+    let dir = std::env::temp_dir().join(format!("thermograd-schnet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.tgnn");
+    m.save(&path).unwrap();
+    assert_eq!(SchNet::load_expecting(&path, m.config()).unwrap(), m);
+    let other = SchNetConfig {
+        features: 9,
+        ..config()
+    };
+    let err = SchNet::load_expecting(&path, &other)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("model.tgnn"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn rotation(ax: f64, ay: f64, az: f64) -> Mat3 {
+    let rx = nalgebra::Rotation3::from_axis_angle(&Vec3::x_axis(), ax);
+    let ry = nalgebra::Rotation3::from_axis_angle(&Vec3::y_axis(), ay);
+    let rz = nalgebra::Rotation3::from_axis_angle(&Vec3::z_axis(), az);
+    (rz * ry * rx).into_inner()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn energy_is_invariant(
+        seed in 0u64..1000,
+        t in prop::array::uniform3(-10.0f64..10.0),
+        angles in prop::array::uniform3(-3.0f64..3.0),
+        shift in prop::array::uniform3(-2i32..=2),
+        atom in 0usize..10,
+    ) {
+        let m = model(41);
+        let simbox = triclinic();
+        let f = random_frame(10, &simbox, 5.0, seed);
+        let e0 = m.evaluate(&f.positions, &f.species, &f.simbox, None).unwrap();
+        let tol = 1e-9 * (1.0 + e0.energy.abs());
+
+        // Translation (periodic box).
+        let mut p = f.clone();
+        for r in &mut p.positions { *r += Vec3::from(t); }
+        prop_assert!((energy(&m, &p) - e0.energy).abs() < tol);
+
+        // One atom shifted by a lattice vector.
+        let mut p = f.clone();
+        let h = simbox.cell().unwrap();
+        p.positions[atom] += h * Vec3::new(shift[0] as f64, shift[1] as f64, shift[2] as f64);
+        let e = m.evaluate(&p.positions, &p.species, &p.simbox, None).unwrap();
+        prop_assert!((e.energy - e0.energy).abs() < tol);
+        for (a, b) in e.forces.iter().zip(&e0.forces) {
+            prop_assert!((a - b).norm() < 1e-9);
+        }
+
+        // Permutation of two atoms of the same species (1 ↔ 2 are both species 0).
+        let mut p = f.clone();
+        p.positions.swap(1, 2);
+        let e = m.evaluate(&p.positions, &p.species, &p.simbox, None).unwrap();
+        prop_assert!((e.energy - e0.energy).abs() < tol);
+        prop_assert!((e.forces[1] - e0.forces[2]).norm() < 1e-9);
+
+        // Rotation (open boundaries; forces rotate with the frame).
+        let open = Frame { simbox: SimBox::open(), ..f.clone() };
+        let eo = m.evaluate(&open.positions, &open.species, &open.simbox, None).unwrap();
+        let rot = rotation(angles[0], angles[1], angles[2]);
+        let mut p = open.clone();
+        for r in &mut p.positions { *r = rot * *r; }
+        let e = m.evaluate(&p.positions, &p.species, &p.simbox, None).unwrap();
+        prop_assert!((e.energy - eo.energy).abs() < 1e-9 * (1.0 + eo.energy.abs()));
+        for (a, b) in e.forces.iter().zip(&eo.forces) {
+            prop_assert!((a - rot * b).norm() < 1e-9);
+        }
+    }
+}
