@@ -8,9 +8,9 @@ use thermograd_md::{Configuration, Evaluation, MdError, Potential};
 use thermograd_neighbors::NeighborList;
 
 use crate::error::config_error;
-use crate::{BehlerParrinello, CvSurrogate, Frame, NnError, Result};
+use crate::{BehlerParrinello, CvSurrogate, Frame, NnError, Result, SchNet};
 
-/// A committee of models of one kind ([`BehlerParrinello`] potentials or
+/// A committee of models of one kind (network potentials, [`CommitteePotential`], or
 /// [`CvSurrogate`]s). Standard deviations are across members with the `1/(M − 1)`
 /// normalization (zero for a single member).
 #[derive(Clone, Debug, PartialEq)]
@@ -97,7 +97,60 @@ fn combine(members: Vec<Evaluation>) -> CommitteeEvaluation {
     }
 }
 
-impl Committee<BehlerParrinello> {
+/// A network potential a [`Committee`] can average: [`BehlerParrinello`] and
+/// [`SchNet`].
+pub trait CommitteePotential: Send + Sync + std::fmt::Debug {
+    /// Energy, forces and virial of one configuration (see the models' `evaluate`).
+    fn evaluate_one(
+        &self,
+        positions: &[Vec3],
+        species: &[u32],
+        simbox: &SimBox,
+        list: Option<&NeighborList>,
+    ) -> Result<Evaluation>;
+    /// Energies, forces and virials of many frames.
+    fn evaluate_frames(&self, frames: &[Frame]) -> Result<Vec<Evaluation>>;
+    /// The interaction cutoff (length units).
+    fn model_cutoff(&self) -> f64;
+}
+
+impl CommitteePotential for BehlerParrinello {
+    fn evaluate_one(
+        &self,
+        positions: &[Vec3],
+        species: &[u32],
+        simbox: &SimBox,
+        list: Option<&NeighborList>,
+    ) -> Result<Evaluation> {
+        self.evaluate(positions, species, simbox, list)
+    }
+    fn evaluate_frames(&self, frames: &[Frame]) -> Result<Vec<Evaluation>> {
+        self.evaluate_batch(frames)
+    }
+    fn model_cutoff(&self) -> f64 {
+        self.cutoff()
+    }
+}
+
+impl CommitteePotential for SchNet {
+    fn evaluate_one(
+        &self,
+        positions: &[Vec3],
+        species: &[u32],
+        simbox: &SimBox,
+        list: Option<&NeighborList>,
+    ) -> Result<Evaluation> {
+        self.evaluate(positions, species, simbox, list)
+    }
+    fn evaluate_frames(&self, frames: &[Frame]) -> Result<Vec<Evaluation>> {
+        self.evaluate_batch(frames)
+    }
+    fn model_cutoff(&self) -> f64 {
+        self.cutoff()
+    }
+}
+
+impl<M: CommitteePotential> Committee<M> {
     /// Mean and spread of energy, forces and virial of one configuration.
     pub fn evaluate(
         &self,
@@ -109,7 +162,7 @@ impl Committee<BehlerParrinello> {
         let members = self
             .members
             .iter()
-            .map(|p| p.evaluate(positions, species, simbox, list))
+            .map(|p| p.evaluate_one(positions, species, simbox, list))
             .collect::<Result<Vec<_>>>()?;
         Ok(combine(members))
     }
@@ -119,7 +172,7 @@ impl Committee<BehlerParrinello> {
         let per_member = self
             .members
             .iter()
-            .map(|p| p.evaluate_batch(frames))
+            .map(|p| p.evaluate_frames(frames))
             .collect::<Result<Vec<_>>>()?;
         Ok((0..frames.len())
             .map(|f| combine(per_member.iter().map(|m| m[f].clone()).collect()))
@@ -127,9 +180,12 @@ impl Committee<BehlerParrinello> {
     }
 }
 
-impl Potential for Committee<BehlerParrinello> {
+impl<M: CommitteePotential> Potential for Committee<M> {
     fn cutoff(&self) -> Option<f64> {
-        self.members.iter().map(|m| m.cutoff()).reduce(f64::max)
+        self.members
+            .iter()
+            .map(|m| m.model_cutoff())
+            .reduce(f64::max)
     }
 
     fn add_to(

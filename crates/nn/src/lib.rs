@@ -102,7 +102,7 @@ pub use adam::{Adam, AdamConfig};
 pub use bp::{
     BehlerParrinello, BehlerParrinelloConfig, Frame, LabeledFrame, LossAndGradient, LossWeights,
 };
-pub use committee::{Committee, CommitteeEvaluation, CvCommitteeValue};
+pub use committee::{Committee, CommitteeEvaluation, CommitteePotential, CvCommitteeValue};
 pub use descriptors::{Angular, AngularKind, Radial, SymmetryFunctions};
 pub use error::{NnError, Result};
 pub use file::ModelFile;

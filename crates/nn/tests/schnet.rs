@@ -7,12 +7,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use thermograd_geometry::{scale_positions, Mat3, SimBox, Vec3};
 use thermograd_md::{
-    ForceField, LennardJonesConfig, PotentialSum, Simulation, State, Truncation, VelocityVerlet,
+    ForceField, LennardJonesConfig, Potential, PotentialSum, Simulation, State, Truncation,
+    VelocityVerlet,
 };
 use thermograd_neighbors::{ListKind, NeighborList, NeighborListConfig};
 use thermograd_nn::{
-    Activation, Frame, LabeledFrame, LossWeights, ModelFile, NnError, SchNet, SchNetConfig,
-    SchNetNormalization, Trainable,
+    Activation, Committee, Frame, LabeledFrame, LossWeights, ModelFile, NnError, SchNet,
+    SchNetConfig, SchNetNormalization, Trainable,
 };
 
 fn config() -> SchNetConfig {
@@ -350,6 +351,34 @@ fn delta_learning_with_a_prior_conserves_energy_in_nve() {
         worst < 1e-4 * kinetic,
         "energy drift {worst} vs kinetic {kinetic}"
     );
+}
+
+#[test]
+fn committee_of_schnets_averages_members_and_runs_in_md() {
+    let members: Vec<SchNet> = (0..3).map(|k| model(50 + k)).collect();
+    let committee = Committee::new(members.clone()).unwrap();
+    let f = random_frame(10, &triclinic(), 5.0, 51);
+    let c = committee
+        .evaluate(&f.positions, &f.species, &f.simbox, None)
+        .unwrap();
+    let singles: Vec<_> = members
+        .iter()
+        .map(|m| {
+            m.evaluate(&f.positions, &f.species, &f.simbox, None)
+                .unwrap()
+        })
+        .collect();
+    let mean = singles.iter().map(|e| e.energy).sum::<f64>() / 3.0;
+    let var = singles
+        .iter()
+        .map(|e| (e.energy - mean).powi(2))
+        .sum::<f64>()
+        / 2.0;
+    assert!((c.mean.energy - mean).abs() < 1e-12);
+    assert!((c.energy_std - var.sqrt()).abs() < 1e-12);
+    let fx = singles.iter().map(|e| e.forces[4].x).sum::<f64>() / 3.0;
+    assert!((c.mean.forces[4].x - fx).abs() < 1e-12);
+    assert_eq!(committee.cutoff(), Some(3.0));
 }
 
 #[test]

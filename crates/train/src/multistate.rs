@@ -211,18 +211,57 @@ pub fn rank_checkpoint_path(path: &Path, rank: usize) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// One rank's checkpoint of a multi-state trainer (DiffTRe or relative entropy): the
+/// shared parameters and optimizer, the history (`U` per update, `R` per state point),
+/// and the sampling state of the state points this rank owns.
 #[derive(Serialize, Deserialize)]
-struct MultiStateCheckpoint {
-    ranks: usize,
-    rank: usize,
-    n_states: usize,
-    parameters: Vec<f64>,
-    optimizer: Optimizer,
-    update: usize,
-    history: Vec<MultiStateUpdate>,
-    reports: Vec<Vec<StatePointReport>>,
-    states: Vec<(usize, StatepointState)>,
+pub(crate) struct RankCheckpoint<U, R> {
+    pub ranks: usize,
+    pub rank: usize,
+    pub n_states: usize,
+    pub parameters: Vec<f64>,
+    pub optimizer: Optimizer,
+    pub update: usize,
+    pub history: Vec<U>,
+    pub reports: Vec<Vec<R>>,
+    pub states: Vec<(usize, StatepointState)>,
 }
+
+impl<U, R> RankCheckpoint<U, R> {
+    /// Checks that this file was written by the same rank of a run with the same number
+    /// of ranks and state points, holding exactly the state points `owned`.
+    pub(crate) fn check(
+        &self,
+        comm: &dyn Comm,
+        n_states: usize,
+        owned: &[usize],
+        path: &Path,
+    ) -> Result<()> {
+        let bad = |reason: String| TrainError::Checkpoint {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if self.ranks != comm.size() || self.rank != comm.rank() {
+            return Err(bad(format!(
+                "written by rank {} of {}, read by rank {} of {}",
+                self.rank,
+                self.ranks,
+                comm.rank(),
+                comm.size()
+            )));
+        }
+        let held: Vec<usize> = self.states.iter().map(|(s, _)| *s).collect();
+        if self.n_states != n_states || held != owned {
+            return Err(bad(format!(
+                "holds state points {held:?} of {}, this rank owns {owned:?} of {n_states}",
+                self.n_states
+            )));
+        }
+        Ok(())
+    }
+}
+
+type MultiStateCheckpoint = RankCheckpoint<MultiStateUpdate, StatePointReport>;
 
 const KIND: &str = "difftre-multistate";
 
@@ -427,30 +466,7 @@ impl<M: EnergyModel + Clone + 'static> MultiStateDiffTRe<'_, M> {
 
     fn resume_local(&mut self, path: &Path) -> Result<usize> {
         let c: MultiStateCheckpoint = load_checkpoint(path, KIND)?;
-        let bad = |reason: String| TrainError::Checkpoint {
-            path: path.to_path_buf(),
-            reason,
-        };
-        if c.ranks != self.comm.size() || c.rank != self.comm.rank() {
-            return Err(bad(format!(
-                "written by rank {} of {}, read by rank {} of {}",
-                c.rank,
-                c.ranks,
-                self.comm.rank(),
-                self.comm.size()
-            )));
-        }
-        if c.n_states != self.points.len()
-            || c.states.iter().map(|(s, _)| *s).collect::<Vec<_>>() != self.owned()
-        {
-            return Err(bad(format!(
-                "holds state points {:?} of {}, this rank owns {:?} of {}",
-                c.states.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
-                c.n_states,
-                self.owned(),
-                self.points.len()
-            )));
-        }
+        c.check(self.comm, self.points.len(), &self.owned(), path)?;
         restore_parameters(&mut self.model, &c.parameters, path)?;
         for (s, state) in c.states {
             self.points[s]

@@ -32,14 +32,15 @@ use thermograd_md::{Potential, State};
 use crate::checkpoint::{load_checkpoint, save_checkpoint};
 use crate::data::Dataset;
 use crate::difftre::join_losses;
-use crate::error::{config_error, Result, TrainError};
+use crate::error::{config_error, Result};
 use crate::model::EnergyModel;
 use crate::multistate::{
     check_weights, collective, rank_checkpoint_path, same_update_on_all_ranks, sum_state_points,
+    RankCheckpoint,
 };
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::relentropy::RelativeEntropyPoint;
-use crate::reweight::{FreeEnergyStep, ReweightingConfig, StatepointState};
+use crate::reweight::{FreeEnergyStep, ReweightingConfig};
 use crate::sampler::SamplerConfig;
 use crate::trainloop::{self, apply_gradient, restore_parameters, LoopSettings, TrainLoop};
 
@@ -202,18 +203,8 @@ pub struct MultiStateRelativeEntropyUpdate {
 /// Scalars per state point in the reduced vector, after the gradient.
 const FIELDS: usize = 5;
 
-#[derive(Serialize, Deserialize)]
-struct MultiStateReCheckpoint {
-    ranks: usize,
-    rank: usize,
-    n_states: usize,
-    parameters: Vec<f64>,
-    optimizer: Optimizer,
-    update: usize,
-    history: Vec<MultiStateRelativeEntropyUpdate>,
-    reports: Vec<Vec<RelativeEntropyReport>>,
-    states: Vec<(usize, StatepointState)>,
-}
+type MultiStateReCheckpoint =
+    RankCheckpoint<MultiStateRelativeEntropyUpdate, RelativeEntropyReport>;
 
 const KIND: &str = "relative-entropy-multistate";
 
@@ -414,28 +405,7 @@ impl<M: EnergyModel + Clone + 'static> MultiStateRelativeEntropy<'_, M> {
 
     fn resume_local(&mut self, path: &Path) -> Result<usize> {
         let c: MultiStateReCheckpoint = load_checkpoint(path, KIND)?;
-        let bad = |reason: String| TrainError::Checkpoint {
-            path: path.to_path_buf(),
-            reason,
-        };
-        if c.ranks != self.comm.size() || c.rank != self.comm.rank() {
-            return Err(bad(format!(
-                "written by rank {} of {}, read by rank {} of {}",
-                c.rank,
-                c.ranks,
-                self.comm.rank(),
-                self.comm.size()
-            )));
-        }
-        let held: Vec<usize> = c.states.iter().map(|(s, _)| *s).collect();
-        if c.n_states != self.points.len() || held != self.owned() {
-            return Err(bad(format!(
-                "holds state points {held:?} of {}, this rank owns {:?} of {}",
-                c.n_states,
-                self.owned(),
-                self.points.len()
-            )));
-        }
+        c.check(self.comm, self.points.len(), &self.owned(), path)?;
         restore_parameters(&mut self.model, &c.parameters, path)?;
         for (s, state) in c.states {
             self.points[s]
