@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use dfdx::shapes::{Axis, HasShape, Rank0};
 use dfdx::tensor::{
-    Gradients, NoneTape, PutTape, SplitTape, Tape, TensorFromVec, Trace, WithEmptyTape, ZerosTensor,
+    Cache, Gradients, NoneTape, PutTape, SplitTape, Tape, TensorFromVec, Trace, WithEmptyTape,
+    ZerosTensor,
 };
 use dfdx::tensor_ops::{Backward, BroadcastTo, ReshapeTo, SumTo, TryAdd, TryMatMul, TryMul};
 
@@ -124,7 +125,19 @@ impl DevSchNet {
     }
 
     /// Energies of every structure and whatever `req` asks for, in one taped pass.
+    ///
+    /// The pass allocates many pairs × features buffers; dfdx's allocation cache lets
+    /// the ones freed during the pass be reused (instead of fresh zeroed pages from the
+    /// OS each time), and is emptied at the end, since the next pass may have other
+    /// sizes and the cache only reuses exact sizes.
     pub(crate) fn run(&self, g: &Graph<'_>, req: &Request<'_>) -> Result<PassOutput> {
+        self.dev.try_enable_cache()?;
+        let out = self.run_uncached(g, req);
+        self.dev.try_empty_cache()?;
+        out
+    }
+
+    fn run_uncached(&self, g: &Graph<'_>, req: &Request<'_>) -> Result<PassOutput> {
         let dev = &self.dev;
         let a = g.species.len();
         let p = g.center.len();
