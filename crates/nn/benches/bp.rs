@@ -1,13 +1,14 @@
 //! Behler–Parrinello benchmarks: energy + forces of a 4,000-atom Lennard-Jones-like
-//! liquid (atoms per second), its descriptor part alone, and one force-matching step
-//! (loss, exact gradient, Adam update) on a batch of frames.
+//! liquid (atoms per second) with the networks in f64 and in f32, its descriptor part
+//! alone, and one force-matching step (loss, exact gradient, Adam update) on a batch of
+//! frames.
 
 mod common;
 
 use common::{liquid, perturbed};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use thermograd_nn::{
-    Activation, Adam, AdamConfig, AngularKind, BehlerParrinello, BehlerParrinelloConfig,
+    Activation, Adam, AdamConfig, AngularKind, BehlerParrinello, BehlerParrinelloConfig, Dtype,
     LabeledFrame, LossWeights, SymmetryFunctions, Trainable,
 };
 
@@ -27,12 +28,19 @@ fn energy_forces(c: &mut Criterion) {
     let frame = liquid(10, 200);
     let n = frame.positions.len();
     let m = model();
+    let m32 = model().with_precision(Dtype::F32).unwrap();
     let mut group = c.benchmark_group("bp");
     group.sample_size(10);
     group.throughput(Throughput::Elements(n as u64));
     group.bench_with_input(BenchmarkId::new("energy_forces", n), &frame, |b, f| {
         b.iter(|| {
             m.evaluate(&f.positions, &f.species, &f.simbox, None)
+                .unwrap()
+        })
+    });
+    group.bench_with_input(BenchmarkId::new("energy_forces_f32", n), &frame, |b, f| {
+        b.iter(|| {
+            m32.evaluate(&f.positions, &f.species, &f.simbox, None)
                 .unwrap()
         })
     });

@@ -14,7 +14,10 @@ use thermograd_neighbors::NeighborList;
 use crate::descriptors::{Neighborhood, SymmetryFunctions};
 use crate::engine::{structure_energies, Group};
 use crate::error::{check_len, config_error};
-use crate::file::{decode, decode_bincode, encode, encode_bincode, expect_kind, Dtype, FileHeader};
+use crate::file::{
+    decode, decode_bincode, encode, encode_bincode, expect_kind_any_precision, load_with_precision,
+    Dtype, FileHeader,
+};
 use crate::{
     Activation, Matrix, Mlp, MlpConfig, ModelFile, NnError, Normalization, Result, Trainable,
 };
@@ -154,6 +157,25 @@ impl BehlerParrinello {
     /// The cutoff (length units).
     pub fn cutoff(&self) -> f64 {
         self.config.descriptors.cutoff
+    }
+
+    /// The precision the networks compute in: that of the first species' network
+    /// (they share one unless changed one by one through
+    /// [`BehlerParrinello::networks_mut`]). Descriptors and their derivatives are
+    /// always `f64`.
+    pub fn precision(&self) -> Dtype {
+        self.nets[0].precision()
+    }
+
+    /// The same potential with every network computing in `precision` (see
+    /// [`Mlp::with_precision`]; going to `f32` rounds the parameters).
+    pub fn with_precision(mut self, precision: Dtype) -> Result<Self> {
+        self.nets = self
+            .nets
+            .into_iter()
+            .map(|n| n.with_precision(precision))
+            .collect::<Result<_>>()?;
+        Ok(self)
     }
 
     fn check_frame(&self, positions: &[Vec3], species: &[u32]) -> Result<()> {
@@ -570,6 +592,14 @@ impl Trainable for BehlerParrinello {
 
 impl ModelFile for BehlerParrinello {
     fn to_bytes(&self) -> Result<Vec<u8>> {
+        let dtype = self.precision();
+        if self.nets.iter().any(|n| n.precision() != dtype) {
+            return Err(config_error(
+                "behler-parrinello precision",
+                "a model file holds one precision, but the species' networks differ; \
+                 set one with `with_precision`",
+            ));
+        }
         let norms: Vec<Normalization> = self
             .nets
             .iter()
@@ -579,7 +609,7 @@ impl ModelFile for BehlerParrinello {
             kind: "behler_parrinello".into(),
             architecture: encode_bincode(&self.config)?,
             summary: self.config.summary(),
-            dtype: Dtype::F64,
+            dtype,
             normalization: encode_bincode(&norms)?,
             n_parameters: self.n_parameters() as u64,
         };
@@ -588,7 +618,7 @@ impl ModelFile for BehlerParrinello {
 
     fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let (header, parameters) = decode(bytes)?;
-        expect_kind(&header, "behler_parrinello")?;
+        let precision = expect_kind_any_precision(&header, &parameters, "behler_parrinello")?;
         let config: BehlerParrinelloConfig = decode_bincode(&header.architecture, "architecture")?;
         let norms: Vec<Normalization> = decode_bincode(&header.normalization, "normalization")?;
         let bad = |e: NnError| NnError::CorruptFile {
@@ -606,7 +636,11 @@ impl ModelFile for BehlerParrinello {
         let nets = norms
             .into_iter()
             .enumerate()
-            .map(|(i, n)| net_config.with_parameters(&parameters[i * k..(i + 1) * k], n))
+            .map(|(i, n)| {
+                net_config
+                    .with_parameters(&parameters[i * k..(i + 1) * k], n)?
+                    .with_precision(precision)
+            })
             .collect::<Result<Vec<_>>>()
             .map_err(bad)?;
         Ok(BehlerParrinello { config, nets })
@@ -614,13 +648,23 @@ impl ModelFile for BehlerParrinello {
 }
 
 impl BehlerParrinello {
-    /// Loads a potential and checks its architecture ([`NnError::WrongArchitecture`]
-    /// inside an [`NnError::File`] naming `path` otherwise).
+    /// Loads an `f64` potential and checks its architecture ([`NnError::WrongDtype`]
+    /// for a file of another precision, [`NnError::WrongArchitecture`] for another
+    /// architecture, each inside an [`NnError::File`] naming `path`).
     pub fn load_expecting(
         path: &std::path::Path,
         expected: &BehlerParrinelloConfig,
     ) -> Result<Self> {
-        let m = <Self as ModelFile>::load(path)?;
+        Self::load_expecting_precision(path, expected, Dtype::F64)
+    }
+
+    /// [`BehlerParrinello::load_expecting`] for a potential of precision `precision`.
+    pub fn load_expecting_precision(
+        path: &std::path::Path,
+        expected: &BehlerParrinelloConfig,
+        precision: Dtype,
+    ) -> Result<Self> {
+        let m: Self = load_with_precision(path, precision)?;
         if m.config != *expected {
             return Err(NnError::WrongArchitecture {
                 expected: expected.summary(),

@@ -3,54 +3,22 @@
 //!
 //! Nothing here is public: the rest of the crate (and its users) see host `f64`
 //! buffers, so that another engine could replace dfdx behind the same types.
+//!
+//! The dense-network engine is written once (`dense_body.rs`, in terms of an element
+//! type `E`) and included twice, as `dense64` and `dense32`; `DevNet` picks one at
+//! run time from a `Dtype`. Plain modules instead of generics keep dfdx's trait
+//! bounds out of the code. The names SchNet uses (`Dev`, `DevLayer`, `T1`, `T2`, `Tp`,
+//! `affine`, `activate`, `derivative`, `segment_sum`) are the `f64` ones.
 
 use std::sync::Arc;
 
-use dfdx::shapes::{Axis, HasShape, Rank0};
-use dfdx::tensor::{
-    Cpu, Gradients, Merge, NoneTape, OwnedTape, PutTape, SplitTape, Tape, Tensor, TensorFromVec,
-    Trace, WithEmptyTape,
-};
-use dfdx::tensor_ops::{Backward, BroadcastTo, ReshapeTo, SumTo, TryAdd, TryMatMul, TryMul};
+use dfdx::tensor::Cpu;
 
+use crate::file::Dtype;
 use crate::mlp::Activation;
 use crate::Result;
 
 pub(crate) type Dev = Cpu;
-pub(crate) type T2<T = NoneTape> = Tensor<(usize, usize), f64, Dev, T>;
-pub(crate) type T1<T = NoneTape> = Tensor<(usize,), f64, Dev, T>;
-pub(crate) type Tp = OwnedTape<f64, Dev>;
-
-/// One dense layer `z = x W + b` on the device: `w` is `inputs × outputs` (row-major).
-#[derive(Clone, Debug)]
-pub(crate) struct DevLayer {
-    pub(crate) w: T2,
-    pub(crate) b: T1,
-}
-
-impl DevLayer {
-    /// A layer from host row-major weights (`inputs × outputs`) and biases.
-    pub(crate) fn new(
-        dev: &Dev,
-        inputs: usize,
-        outputs: usize,
-        w: &[f64],
-        b: &[f64],
-    ) -> Result<Self> {
-        Ok(DevLayer {
-            w: dev.try_tensor_from_vec(w.to_vec(), (inputs, outputs))?,
-            b: dev.try_tensor_from_vec(b.to_vec(), (outputs,))?,
-        })
-    }
-}
-
-/// A network on the device, built from host parameters for one evaluation.
-#[derive(Clone, Debug)]
-pub(crate) struct DevNet {
-    dev: Dev,
-    layers: Vec<DevLayer>,
-    activation: Activation,
-}
 
 /// What a taped evaluation returns (host buffers, row-major).
 #[derive(Clone, Debug, Default)]
@@ -62,45 +30,64 @@ pub(crate) struct TapeOutput {
     pub param_grad: Vec<f64>,
 }
 
+/// The dense-network engine in `f64`.
+// The shared body converts between `E` and `f64` with `as`, the identity here.
+#[allow(clippy::unnecessary_cast)]
+pub(crate) mod dense64 {
+    /// Element type of this engine.
+    pub(crate) type E = f64;
+    include!("dense_body.rs");
+}
+
+/// The dense-network engine in `f32` (host buffers stay `f64`).
+pub(crate) mod dense32 {
+    /// Element type of this engine.
+    pub(crate) type E = f32;
+    include!("dense_body.rs");
+}
+
+pub(crate) use dense64::{activate, affine, derivative, segment_sum, DevLayer, Tp, T1, T2};
+
+/// A dense network on the device in one of the two precisions.
+#[derive(Clone, Debug)]
+pub(crate) enum DevNet {
+    F64(dense64::DevNet),
+    F32(dense32::DevNet),
+}
+
 impl DevNet {
-    /// `layers` holds `(inputs, outputs, weights, biases)` per layer.
+    /// `layers` holds host `(inputs, outputs, weights, biases)` per layer; they are
+    /// rounded to `dtype`.
     pub(crate) fn new(
         dev: &Dev,
         layers: &[(usize, usize, &[f64], &[f64])],
         activation: Activation,
+        dtype: Dtype,
     ) -> Result<Self> {
-        let mut out = Vec::with_capacity(layers.len());
-        for &(i, o, w, b) in layers {
-            out.push(DevLayer::new(dev, i, o, w, b)?);
-        }
-        Ok(DevNet {
-            dev: dev.clone(),
-            layers: out,
-            activation,
+        Ok(match dtype {
+            Dtype::F64 => DevNet::F64(dense64::DevNet::new(dev, layers, activation)?),
+            Dtype::F32 => DevNet::F32(dense32::DevNet::new(dev, layers, activation)?),
         })
     }
 
-    fn input(&self, x: &[f64], rows: usize, cols: usize) -> Result<T2> {
-        Ok(self.dev.try_tensor_from_vec(x.to_vec(), (rows, cols))?)
+    /// The precision the network computes in.
+    pub(crate) fn precision(&self) -> Dtype {
+        match self {
+            DevNet::F64(_) => Dtype::F64,
+            DevNet::F32(_) => Dtype::F32,
+        }
     }
 
     /// Plain forward pass (no tape).
     pub(crate) fn forward(&self, x: &[f64], rows: usize, cols: usize) -> Result<Vec<f64>> {
-        let mut h = self.input(x, rows, cols)?;
-        let n = self.layers.len();
-        for (k, layer) in self.layers.iter().enumerate() {
-            let z = affine(h, layer)?;
-            h = if k + 1 == n {
-                z
-            } else {
-                activate(z, self.activation)?
-            };
+        match self {
+            DevNet::F64(n) => n.forward(x, rows, cols),
+            DevNet::F32(n) => n.forward(x, rows, cols),
         }
-        Ok(h.as_vec())
     }
 
     /// Gradient of `Σ cot ∘ y` with respect to the input (and, if `params`, the
-    /// parameters) by one backward pass; the input is traced with `leaky_trace`.
+    /// parameters) by one backward pass.
     pub(crate) fn vjp(
         &self,
         x: &[f64],
@@ -109,38 +96,13 @@ impl DevNet {
         cot: &[f64],
         params: bool,
     ) -> Result<TapeOutput> {
-        let x = self.input(x, rows, cols)?;
-        let mut h: T2<Tp> = x.leaky_trace();
-        let n = self.layers.len();
-        for (k, layer) in self.layers.iter().enumerate() {
-            let z = affine(h, layer)?;
-            h = if k + 1 == n {
-                z
-            } else {
-                activate(z, self.activation)?
-            };
+        match self {
+            DevNet::F64(n) => n.vjp(x, rows, cols, cot, params),
+            DevNet::F32(n) => n.vjp(x, rows, cols, cot, params),
         }
-        let y = h.retaped::<NoneTape>().as_vec();
-        let (r, c) = *h.shape();
-        let cot = self.dev.try_tensor_from_vec(cot.to_vec(), (r, c))?;
-        let loss = h.try_mul(cot)?.try_sum::<Rank0, _>()?;
-        let grads = loss.try_backward()?;
-        Ok(TapeOutput {
-            y,
-            x_grad: Some(grads.get(&x).as_vec()),
-            param_grad: if params {
-                self.param_grad(&grads)
-            } else {
-                Vec::new()
-            },
-            ..Default::default()
-        })
     }
 
-    /// Forward-mode tangents as taped ops: propagates `t` (same shape as `x`) through
-    /// the network alongside `x` (`t ← W t`, `t ← σ'(z) ⊙ t`) and returns `y`, the
-    /// output tangent `ty = (∂y/∂x) t`, and, from one backward pass, the gradient of
-    /// `Σ cot_y ∘ y + Σ cot_ty ∘ ty` with respect to the parameters, `x` and `t`.
+    /// Forward-mode tangents as taped ops (see `dense64::DevNet::tangent`).
     pub(crate) fn tangent(
         &self,
         x: &[f64],
@@ -150,168 +112,11 @@ impl DevNet {
         cot_y: Option<&[f64]>,
         cot_ty: Option<&[f64]>,
     ) -> Result<TapeOutput> {
-        let x = self.input(x, rows, cols)?;
-        let t = self.input(t, rows, cols)?;
-        let mut h: T2<Tp> = x.leaky_trace();
-        let mut th: T2<Tp> = t.leaky_trace();
-        let n = self.layers.len();
-        for (k, layer) in self.layers.iter().enumerate() {
-            let z = affine(h, layer)?;
-            let tz = th.try_matmul(layer.w.clone())?;
-            if k + 1 == n {
-                h = z;
-                th = tz;
-            } else {
-                let zc = z.with_empty_tape();
-                let hn = activate(z, self.activation)?;
-                let d = derivative(zc, hn.with_empty_tape(), self.activation)?;
-                th = tz.try_mul(d)?;
-                h = hn;
-            }
+        match self {
+            DevNet::F64(n) => n.tangent(x, t, rows, cols, cot_y, cot_ty),
+            DevNet::F32(n) => n.tangent(x, t, rows, cols, cot_y, cot_ty),
         }
-        let y = h.retaped::<NoneTape>().as_vec();
-        let ty = th.retaped::<NoneTape>().as_vec();
-        if cot_y.is_none() && cot_ty.is_none() {
-            return Ok(TapeOutput {
-                y,
-                ty: Some(ty),
-                ..Default::default()
-            });
-        }
-        let (r, c) = *h.shape();
-        let zeros = vec![0.0; r * c];
-        let cy = self
-            .dev
-            .try_tensor_from_vec(cot_y.unwrap_or(&zeros).to_vec(), (r, c))?;
-        let ct = self
-            .dev
-            .try_tensor_from_vec(cot_ty.unwrap_or(&zeros).to_vec(), (r, c))?;
-        let ly = h.try_mul(cy)?.try_sum::<Rank0, _>()?;
-        let lt = th.try_mul(ct)?.try_sum::<Rank0, _>()?;
-        let grads = ly.try_add(lt)?.try_backward()?;
-        Ok(TapeOutput {
-            y,
-            ty: Some(ty),
-            x_grad: Some(grads.get(&x).as_vec()),
-            param_grad: self.param_grad(&grads),
-        })
     }
-
-    fn param_grad(&self, grads: &Gradients<f64, Dev>) -> Vec<f64> {
-        let mut out = Vec::new();
-        for layer in &self.layers {
-            out.extend(grads.get(&layer.w).as_vec());
-            out.extend(grads.get(&layer.b).as_vec());
-        }
-        out
-    }
-}
-
-/// `x W + b`, with the bias broadcast over rows as a strided view (its gradient is
-/// reduced by the add's backward pass).
-pub(crate) fn affine<T: Tape<f64, Dev> + Merge<NoneTape>>(
-    x: T2<T>,
-    layer: &DevLayer,
-) -> Result<T2<T>> {
-    let rows = x.shape().0;
-    let outputs = layer.w.shape().1;
-    let z = x.try_matmul(layer.w.clone())?;
-    let b = layer
-        .b
-        .clone()
-        .try_broadcast_like::<_, Axis<0>>(&(rows, outputs))?;
-    Ok(z.try_add(b)?)
-}
-
-/// σ(z) as tensor ops.
-pub(crate) fn activate<T: Tape<f64, Dev> + Merge<T>>(z: T2<T>, a: Activation) -> Result<T2<T>> {
-    Ok(match a {
-        Activation::Tanh => z.try_tanh()?,
-        Activation::Silu => {
-            let s = z.with_empty_tape().try_sigmoid()?;
-            z.try_mul(s)?
-        }
-        Activation::Softplus => softplus(z)?,
-        Activation::ShiftedSoftplus => softplus(z)?.try_add(-std::f64::consts::LN_2)?,
-        Activation::Relu => z.try_relu()?,
-    })
-}
-
-/// softplus(z) = relu(z) + ln(1 + exp(−|z|)), stable for large |z|.
-fn softplus<T: Tape<f64, Dev> + Merge<T>>(z: T2<T>) -> Result<T2<T>> {
-    let r = z.with_empty_tape().try_relu()?;
-    let l = z
-        .try_abs()?
-        .try_negate()?
-        .try_exp()?
-        .try_add(1.0)?
-        .try_ln()?;
-    Ok(r.try_add(l)?)
-}
-
-/// σ'(z) as tensor ops of `z` and `h = σ(z)` (so that ∂/∂θ flows through it).
-pub(crate) fn derivative<T: Tape<f64, Dev> + Merge<T>>(
-    z: T2<T>,
-    h: T2<T>,
-    a: Activation,
-) -> Result<T2<T>> {
-    Ok(match a {
-        // 1 − h²
-        Activation::Tanh => h.try_square()?.try_negate()?.try_add(1.0)?,
-        // s (1 + z (1 − s)) = s + z s (1 − s)
-        Activation::Silu => {
-            let s = z.with_empty_tape().try_sigmoid()?;
-            let one_minus = s.with_empty_tape().try_negate()?.try_add(1.0)?;
-            let zs = z.try_mul(s.with_empty_tape())?.try_mul(one_minus)?;
-            s.try_add(zs)?
-        }
-        Activation::Softplus | Activation::ShiftedSoftplus => z.try_sigmoid()?,
-        // A step: zero second derivative almost everywhere, so a constant mask.
-        Activation::Relu => {
-            let shape = *z.shape();
-            let mask: Vec<f64> = z
-                .retaped::<NoneTape>()
-                .as_vec()
-                .into_iter()
-                .map(|v| if v > 0.0 { 1.0 } else { 0.0 })
-                .collect();
-            let mask: T2 = z.device().try_tensor_from_vec(mask, shape)?;
-            let (z, tape) = z.split_tape();
-            // Keep z's tape (its history) on the result: 0·z + mask.
-            z.put_tape(tape).try_mul(0.0)?.try_add(mask)?
-        }
-    })
-}
-
-/// Per-row values → per-segment sums, as a taped op: `out[s] = Σ_{i: seg[i] = s} x[i]`,
-/// with backward `∂x[i] += ∂out[seg[i]]`. dfdx has no scatter-add, so this is a small
-/// custom op on its public tape API.
-pub(crate) fn segment_sum<T: Tape<f64, Dev>>(
-    x: T1<T>,
-    segments: Arc<Vec<usize>>,
-    n_segments: usize,
-) -> Result<T1<T>> {
-    assert_eq!(x.shape().0, segments.len(), "one segment per row");
-    let (x, mut tape) = x.split_tape();
-    let values = x.as_vec();
-    let mut sums = vec![0.0; n_segments];
-    for (v, &s) in values.iter().zip(segments.iter()) {
-        sums[s] += v;
-    }
-    let out: T1 = x.device().try_tensor_from_vec(sums, (n_segments,))?;
-    let out_ghost = out.clone();
-    let x_ghost = x.clone();
-    tape.add_backward_op(move |grads| {
-        grads.try_alloc_for(&out_ghost)?;
-        grads.try_alloc_for(&x_ghost)?;
-        let g_out = grads.get(&out_ghost).as_vec();
-        let g_x = grads.get_or_alloc_mut(&x_ghost)?;
-        for (g, &s) in g_x.iter_mut().zip(segments.iter()) {
-            *g += g_out[s];
-        }
-        Ok(())
-    });
-    Ok(out.put_tape(tape))
 }
 
 /// Per-structure sums of per-atom energies from several networks, and the gradient of
@@ -329,50 +134,77 @@ pub(crate) struct Group<'a> {
 
 /// Structure energies `E_s = Σ_g segment_sum(net_g(x_g))` and, when `weights` is given,
 /// the parameter gradients of `Σ_s weights[s] E_s`, one per group.
+///
+/// The groups of each precision run as one taped pass of that precision's engine; the
+/// energies are linear in the groups' contributions, so a model whose networks differ
+/// in precision gets the sum of the two passes and each group its own gradient.
 pub(crate) fn structure_energies(
     dev: &Dev,
     groups: &[Group<'_>],
     n_structures: usize,
     weights: Option<&[f64]>,
 ) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
-    let mut total: Option<T1<Tp>> = None;
+    let mut g64 = Vec::new();
+    let mut g32 = Vec::new();
+    let mut order = Vec::with_capacity(groups.len());
     for g in groups {
-        let x: T2 = dev.try_tensor_from_vec(g.x.to_vec(), (g.rows, g.cols))?;
-        let mut h: T2<Tp> = x.leaky_trace();
-        let n = g.net.layers.len();
-        for (k, layer) in g.net.layers.iter().enumerate() {
-            let z = affine(h, layer)?;
-            h = if k + 1 == n {
-                z
-            } else {
-                activate(z, g.net.activation)?
-            };
+        match g.net {
+            DevNet::F64(net) => {
+                order.push((Dtype::F64, g64.len()));
+                g64.push(dense64::Group {
+                    net,
+                    x: g.x,
+                    rows: g.rows,
+                    cols: g.cols,
+                    scale: g.scale,
+                    segments: g.segments.clone(),
+                });
+            }
+            DevNet::F32(net) => {
+                order.push((Dtype::F32, g32.len()));
+                g32.push(dense32::Group {
+                    net,
+                    x: g.x,
+                    rows: g.rows,
+                    cols: g.cols,
+                    scale: g.scale,
+                    segments: g.segments.clone(),
+                });
+            }
         }
-        let rows = h.shape().0;
-        let e_atoms = h.try_reshape_like(&(rows,))?.try_mul(g.scale)?;
-        let e = segment_sum(e_atoms, g.segments.clone(), n_structures)?;
-        total = Some(match total {
-            None => e,
-            Some(t) => t.try_add(e)?,
-        });
     }
-    let Some(total) = total else {
-        return Ok((vec![0.0; n_structures], Vec::new()));
-    };
-    let energies = total.retaped::<NoneTape>().as_vec();
-    let Some(weights) = weights else {
+    if g32.is_empty() {
+        return dense64::structure_energies(dev, &g64, n_structures, weights);
+    }
+    if g64.is_empty() {
+        return dense32::structure_energies(dev, &g32, n_structures, weights);
+    }
+    let (mut energies, grads64) = dense64::structure_energies(dev, &g64, n_structures, weights)?;
+    let (e32, grads32) = dense32::structure_energies(dev, &g32, n_structures, weights)?;
+    for (e, d) in energies.iter_mut().zip(e32) {
+        *e += d;
+    }
+    if weights.is_none() {
         return Ok((energies, Vec::new()));
-    };
-    let w: T1 = dev.try_tensor_from_vec(weights.to_vec(), (n_structures,))?;
-    let grads = total.try_mul(w)?.try_sum::<Rank0, _>()?.try_backward()?;
-    Ok((
-        energies,
-        groups.iter().map(|g| g.net.param_grad(&grads)).collect(),
-    ))
+    }
+    let (mut grads64, mut grads32) = (grads64.into_iter(), grads32.into_iter());
+    let grads = order
+        .iter()
+        .map(|(dtype, _)| match dtype {
+            Dtype::F64 => grads64.next(),
+            Dtype::F32 => grads32.next(),
+        })
+        .collect::<Option<Vec<_>>>()
+        .expect("one gradient per group");
+    Ok((energies, grads))
 }
 
 #[cfg(test)]
 mod tests {
+    use dfdx::shapes::Rank0;
+    use dfdx::tensor::{NoneTape, TensorFromVec, Trace};
+    use dfdx::tensor_ops::{Backward, SumTo, TryMul};
+
     use super::*;
 
     #[test]

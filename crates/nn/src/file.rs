@@ -11,8 +11,12 @@
 //! | 8 + p | payload length (`u64`) and bincode `Vec<f64>` of parameters |
 //! | 8 | FNV-1a 64 checksum of the header and payload bytes |
 //!
-//! A file that is truncated, corrupted, of another format version, of another kind of
-//! model or architecture, or of another precision is an error, never a panic.
+//! The payload is always `f64` numbers; a file of precision [`Dtype::F32`] holds values
+//! that are exactly `f32` numbers (checked on load), so an `f32` model round-trips bit
+//! for bit. A file that is truncated, corrupted, of another format version, of another
+//! kind of model or architecture, or of a precision the model does not support (SchNet
+//! is `f64` only) is an error, never a panic; `load_expecting` functions also reject a
+//! file of another precision than the caller asked for ([`NnError::WrongDtype`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -26,13 +30,26 @@ pub const MAGIC: &[u8; 8] = b"TGRDNN\r\n";
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Floating-point precision of stored parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Floating-point precision of a model: the element type its networks compute in and
+/// of its stored parameters ([`crate::Mlp::with_precision`]). `F64` is the default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Dtype {
     /// 64-bit IEEE 754.
+    #[default]
     F64,
     /// 32-bit IEEE 754.
     F32,
+}
+
+impl Dtype {
+    /// `x` rounded to the nearest value of this precision (round to nearest even), as
+    /// `f64`. Values beyond the `f32` range become infinite.
+    pub(crate) fn round(self, x: f64) -> f64 {
+        match self {
+            Dtype::F64 => x,
+            Dtype::F32 => x as f32 as f64,
+        }
+    }
 }
 
 impl std::fmt::Display for Dtype {
@@ -200,7 +217,7 @@ pub fn read(path: &Path) -> Result<(FileHeader, Vec<f64>)> {
     decode(&bytes).map_err(|e| e.in_file(path))
 }
 
-/// Checks kind and precision of a decoded header.
+/// Checks kind and precision of a decoded header, for a model that is `f64` only.
 pub(crate) fn expect_kind(header: &FileHeader, kind: &str) -> Result<()> {
     if header.dtype != Dtype::F64 {
         return Err(NnError::WrongDtype {
@@ -215,6 +232,48 @@ pub(crate) fn expect_kind(header: &FileHeader, kind: &str) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Checks the kind of a decoded header, for a model of either precision, and that the
+/// parameters of an `f32` file are `f32` values; returns the file's precision.
+pub(crate) fn expect_kind_any_precision(
+    header: &FileHeader,
+    parameters: &[f64],
+    kind: &str,
+) -> Result<Dtype> {
+    if header.kind != kind {
+        return Err(NnError::WrongArchitecture {
+            expected: kind.to_string(),
+            found: format!("{} ({})", header.kind, header.summary),
+        });
+    }
+    if let Some(k) = parameters.iter().position(|&v| header.dtype.round(v) != v) {
+        return Err(corrupt(format!(
+            "parameter {k} ({}) of an {} file is not an {} value",
+            parameters[k], header.dtype, header.dtype
+        )));
+    }
+    Ok(header.dtype)
+}
+
+/// Reads a model from `path` after checking that the file's precision is `dtype`
+/// ([`NnError::WrongDtype`] otherwise, checked before anything else of the model, so a
+/// caller expecting `f64` learns that the file is `f32` rather than that its
+/// parameters do not fit). Errors name the file.
+pub(crate) fn load_with_precision<M: ModelFile>(path: &Path, dtype: Dtype) -> Result<M> {
+    let bytes = std::fs::read(path).map_err(|source| NnError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (header, _) = decode(&bytes).map_err(|e| e.in_file(path))?;
+    if header.dtype != dtype {
+        return Err(NnError::WrongDtype {
+            expected: dtype.to_string(),
+            found: header.dtype.to_string(),
+        }
+        .in_file(path));
+    }
+    M::from_bytes(&bytes).map_err(|e| e.in_file(path))
 }
 
 /// A model that can be stored in a parameter file.
@@ -237,8 +296,8 @@ pub(crate) fn expect_kind(header: &FileHeader, kind: &str) -> Result<()> {
 pub trait ModelFile: Sized {
     /// Encodes the model (header and parameters) in memory.
     fn to_bytes(&self) -> Result<Vec<u8>>;
-    /// Decodes a model; wrong kind, architecture, precision or a damaged file is an
-    /// error.
+    /// Decodes a model in the precision the file holds; a wrong kind or architecture,
+    /// a precision the model does not support, or a damaged file is an error.
     fn from_bytes(bytes: &[u8]) -> Result<Self>;
     /// Writes the model to `path` atomically.
     fn save(&self, path: &Path) -> Result<()> {

@@ -38,7 +38,16 @@
 //!   deviation of energies, forces and CVs.
 //!
 //! Units are the caller's (coherent) units; descriptors take lengths, potentials return
-//! energies in the units of their training data. Precision is `f64` throughout.
+//! energies in the units of their training data.
+//!
+//! Precision: networks compute in `f64` by default; [`Mlp`], [`BehlerParrinello`] and
+//! [`CvSurrogate`] can compute in `f32` instead (`with_precision(`[`Dtype::F32`]`)`),
+//! which rounds their parameters to `f32` values. Everything around the networks stays
+//! `f64`: inputs, outputs and gradients at the API, normalizations, symmetry functions
+//! and their derivatives, force and virial assembly, and the sums of atomic energies.
+//! Model files record the precision and reload it exactly; `load_expecting` functions
+//! expect `f64` (`load_expecting_precision` takes the precision). [`SchNet`] is `f64`
+//! only.
 //!
 //! An MLP's input gradient against a finite difference:
 //!
@@ -105,7 +114,7 @@ pub use bp::{
 pub use committee::{Committee, CommitteeEvaluation, CommitteePotential, CvCommitteeValue};
 pub use descriptors::{Angular, AngularKind, Radial, SymmetryFunctions};
 pub use error::{NnError, Result};
-pub use file::ModelFile;
+pub use file::{Dtype, ModelFile};
 pub use mlp::{Activation, DenseLayer, Matrix, Mlp, MlpConfig, Normalization, ParamVjp, Trainable};
 pub use schnet::{SchNet, SchNetConfig, SchNetNormalization};
 pub use surrogate::{CvFeatures, CvLoss, CvSample, CvSurrogate, CvSurrogateConfig, DEFAULT_HIDDEN};

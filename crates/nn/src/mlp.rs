@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{Dev, DevNet};
 use crate::error::{check_len, config_error};
+use crate::file::Dtype;
 use crate::{Device, NnError, Result};
 
 /// Elementwise nonlinearity of the hidden layers (the output layer is linear).
@@ -269,7 +270,7 @@ pub struct ParamVjp {
 }
 
 /// A multilayer perceptron whose widths and depth are chosen at run time, evaluated
-/// as taped dfdx ops in `f64`.
+/// as taped dfdx ops in `f64` (the default) or `f32` ([`Mlp::with_precision`]).
 ///
 /// Three modes:
 /// - [`Mlp::forward`]: plain evaluation;
@@ -279,6 +280,11 @@ pub struct ParamVjp {
 ///   `t ← W t`, `t ← σ'(z) ⊙ t` carried as ordinary taped ops, so that one backward
 ///   pass gives `∂/∂θ` of a directional derivative — the exact force-matching
 ///   gradient, without the double backward dfdx lacks.
+///
+/// Precision: the host side (inputs, outputs, normalization, the parameter vector)
+/// is always `f64`. An `f32` network holds parameters that are `f32` values (they are
+/// rounded when set), computes in `f32`, and widens its results to `f64`; its file
+/// stores the same values, so it round-trips bit for bit.
 #[derive(Clone, Debug)]
 pub struct Mlp {
     config: MlpConfig,
@@ -294,6 +300,7 @@ impl PartialEq for Mlp {
         self.config == other.config
             && self.layers == other.layers
             && self.normalization == other.normalization
+            && self.precision() == other.precision()
     }
 }
 
@@ -319,7 +326,7 @@ impl Mlp {
         }
         normalization.validate(config.inputs, config.outputs)?;
         let dev = device.dfdx()?;
-        let net = build_net(&dev, &layers, config.activation)?;
+        let net = build_net(&dev, &layers, config.activation, Dtype::F64)?;
         Ok(Mlp {
             config,
             layers,
@@ -355,6 +362,35 @@ impl Mlp {
     /// The device the network runs on.
     pub fn device(&self) -> Device {
         self.device
+    }
+
+    /// The precision the network computes in ([`Dtype::F64`] unless changed by
+    /// [`Mlp::with_precision`]).
+    pub fn precision(&self) -> Dtype {
+        self.net.precision()
+    }
+
+    /// The same network computing in `precision`. Going to [`Dtype::F32`] rounds every
+    /// parameter to the nearest `f32` value (an error if one is beyond the `f32`
+    /// range); going back to `f64` keeps the rounded values. Later
+    /// [`Trainable::set_parameters`] calls round too, so an optimizer step smaller
+    /// than half an `f32` spacing of a parameter leaves it unchanged.
+    ///
+    /// ```
+    /// use thermograd_nn::{Activation, Dtype, Matrix, MlpConfig};
+    ///
+    /// let config = MlpConfig { inputs: 2, hidden: vec![8], outputs: 1, activation: Activation::Tanh };
+    /// let f64_net = config.build(3)?;
+    /// let f32_net = f64_net.clone().with_precision(Dtype::F32)?;
+    /// let x = Matrix::new(1, 2, vec![0.3, -0.1])?;
+    /// let (a, b) = (f64_net.forward(&x)?.data[0], f32_net.forward(&x)?.data[0]);
+    /// assert!((a - b).abs() < 1e-5 * (1.0 + a.abs()));
+    /// # Ok::<(), thermograd_nn::NnError>(())
+    /// ```
+    pub fn with_precision(mut self, precision: Dtype) -> Result<Mlp> {
+        round_layers(&mut self.layers, precision)?;
+        self.net = build_net(&self.dev, &self.layers, self.config.activation, precision)?;
+        Ok(self)
     }
 
     fn check_input(&self, what: &'static str, x: &Matrix) -> Result<()> {
@@ -586,12 +622,36 @@ impl Mlp {
     }
 }
 
-fn build_net(dev: &Dev, layers: &[DenseLayer], activation: Activation) -> Result<DevNet> {
+fn build_net(
+    dev: &Dev,
+    layers: &[DenseLayer],
+    activation: Activation,
+    precision: Dtype,
+) -> Result<DevNet> {
     let spec: Vec<_> = layers
         .iter()
         .map(|l| (l.inputs, l.outputs, &l.weights[..], &l.biases[..]))
         .collect();
-    DevNet::new(dev, &spec, activation)
+    DevNet::new(dev, &spec, activation, precision)
+}
+
+/// Rounds the host parameters to `precision`, so that they are exactly what the
+/// network computes with (and what its file stores).
+fn round_layers(layers: &mut [DenseLayer], precision: Dtype) -> Result<()> {
+    if precision == Dtype::F64 {
+        return Ok(());
+    }
+    for l in layers {
+        for v in l.weights.iter_mut().chain(&mut l.biases) {
+            *v = precision.round(*v);
+            if !v.is_finite() {
+                return Err(NnError::NonFinite {
+                    what: "parameter rounded to the network's precision",
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Something with a flat vector of trainable parameters (the layout optimizers and
@@ -656,6 +716,14 @@ impl Trainable for Mlp {
         if !parameters.iter().all(|v| v.is_finite()) {
             return Err(NnError::NonFinite { what: "parameter" });
         }
+        let precision = self.precision();
+        // Checked before anything changes: a value beyond the f32 range must leave the
+        // network as it was.
+        if !parameters.iter().all(|&v| precision.round(v).is_finite()) {
+            return Err(NnError::NonFinite {
+                what: "parameter rounded to the network's precision",
+            });
+        }
         let mut at = 0;
         for l in &mut self.layers {
             let nw = l.weights.len();
@@ -665,7 +733,8 @@ impl Trainable for Mlp {
             l.biases.copy_from_slice(&parameters[at..at + nb]);
             at += nb;
         }
-        self.net = build_net(&self.dev, &self.layers, self.config.activation)?;
+        round_layers(&mut self.layers, precision)?;
+        self.net = build_net(&self.dev, &self.layers, self.config.activation, precision)?;
         Ok(())
     }
 }
@@ -726,12 +795,12 @@ impl MlpConfig {
 
 impl crate::ModelFile for Mlp {
     fn to_bytes(&self) -> Result<Vec<u8>> {
-        use crate::file::{encode, encode_bincode, Dtype, FileHeader};
+        use crate::file::{encode, encode_bincode, FileHeader};
         let header = FileHeader {
             kind: "mlp".into(),
             architecture: encode_bincode(&self.config)?,
             summary: self.config.summary(),
-            dtype: Dtype::F64,
+            dtype: self.precision(),
             normalization: encode_bincode(&vec![self.normalization.clone()])?,
             n_parameters: self.n_parameters() as u64,
         };
@@ -739,9 +808,9 @@ impl crate::ModelFile for Mlp {
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        use crate::file::{decode, decode_bincode, expect_kind};
+        use crate::file::{decode, decode_bincode, expect_kind_any_precision};
         let (header, parameters) = decode(bytes)?;
-        expect_kind(&header, "mlp")?;
+        let precision = expect_kind_any_precision(&header, &parameters, "mlp")?;
         let config: MlpConfig = decode_bincode(&header.architecture, "architecture")?;
         let mut norms: Vec<Normalization> = decode_bincode(&header.normalization, "normalization")?;
         if norms.len() != 1 {
@@ -751,6 +820,7 @@ impl crate::ModelFile for Mlp {
         }
         config
             .with_parameters(&parameters, norms.remove(0))
+            .and_then(|m| m.with_precision(precision))
             .map_err(|e| NnError::CorruptFile {
                 reason: format!("inconsistent architecture and parameters: {e}"),
             })
@@ -758,11 +828,21 @@ impl crate::ModelFile for Mlp {
 }
 
 impl Mlp {
-    /// Loads a network and checks that it has the architecture `expected`
-    /// ([`NnError::WrongArchitecture`] inside an [`NnError::File`] naming `path`
-    /// otherwise).
+    /// Loads an `f64` network and checks that it has the architecture `expected`
+    /// ([`NnError::WrongDtype`] for a file of another precision,
+    /// [`NnError::WrongArchitecture`] for another architecture, each inside an
+    /// [`NnError::File`] naming `path`).
     pub fn load_expecting(path: &std::path::Path, expected: &MlpConfig) -> Result<Self> {
-        let m = <Mlp as crate::ModelFile>::load(path)?;
+        Self::load_expecting_precision(path, expected, Dtype::F64)
+    }
+
+    /// [`Mlp::load_expecting`] for a network of precision `precision`.
+    pub fn load_expecting_precision(
+        path: &std::path::Path,
+        expected: &MlpConfig,
+        precision: Dtype,
+    ) -> Result<Self> {
+        let m: Mlp = crate::file::load_with_precision(path, precision)?;
         if m.config != *expected {
             return Err(NnError::WrongArchitecture {
                 expected: expected.summary(),

@@ -218,8 +218,13 @@ impl SchNetNormalization {
     }
 }
 
-/// A SchNet potential (see the [module docs](self)). It implements [`Potential`], so it
-/// runs in MD and sums with a physical prior, and [`Trainable`].
+/// A SchNet potential (Schütt et al. 2018): species embeddings refined by interaction
+/// blocks of continuous-filter convolutions over the neighbourhood, an atom-wise readout
+/// summed to the energy (architecture: [`SchNetConfig`]; output map:
+/// [`SchNetNormalization`]). Forces and virials come from one backward pass to the pair
+/// distances; [`SchNet::param_vjp`] gives exact parameter gradients of energies, forces
+/// and virials. It implements [`Potential`], so it runs in MD and sums with a physical
+/// prior, and [`Trainable`].
 #[derive(Clone, Debug)]
 pub struct SchNet {
     config: SchNetConfig,

@@ -8,7 +8,9 @@ use thermograd_cv::{CollectiveVariable, CvValue};
 use thermograd_geometry::{Mat3, SimBox, Vec3};
 
 use crate::error::{check_len, config_error};
-use crate::file::{decode, decode_bincode, encode, encode_bincode, expect_kind, Dtype, FileHeader};
+use crate::file::{
+    decode, decode_bincode, encode, encode_bincode, expect_kind_any_precision, Dtype, FileHeader,
+};
 use crate::{
     Activation, Matrix, Mlp, MlpConfig, ModelFile, NnError, Normalization, Result, Trainable,
 };
@@ -232,6 +234,19 @@ impl CvSurrogate {
     /// The network, mutable (normalization).
     pub fn network_mut(&mut self) -> &mut Mlp {
         &mut self.net
+    }
+
+    /// The precision the network computes in (features and the Jacobian's assembly
+    /// are always `f64`).
+    pub fn precision(&self) -> Dtype {
+        self.net.precision()
+    }
+
+    /// The same surrogate with its network computing in `precision` (see
+    /// [`Mlp::with_precision`]; going to `f32` rounds the parameters).
+    pub fn with_precision(mut self, precision: Dtype) -> Result<Self> {
+        self.net = self.net.with_precision(precision)?;
+        Ok(self)
     }
 
     /// The network inputs of a configuration: `3 (n_atoms − 1)` displacement components
@@ -592,7 +607,7 @@ impl ModelFile for CvSurrogate {
                 self.config.features,
                 self.net.config().summary()
             ),
-            dtype: Dtype::F64,
+            dtype: self.precision(),
             normalization: encode_bincode(&vec![self.net.normalization().clone()])?,
             n_parameters: self.n_parameters() as u64,
         };
@@ -601,7 +616,7 @@ impl ModelFile for CvSurrogate {
 
     fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let (header, parameters) = decode(bytes)?;
-        expect_kind(&header, "cv_surrogate")?;
+        let precision = expect_kind_any_precision(&header, &parameters, "cv_surrogate")?;
         let config = decode_config(&header.architecture)?;
         let mut norms: Vec<Normalization> = decode_bincode(&header.normalization, "normalization")?;
         let bad = |e: NnError| NnError::CorruptFile {
@@ -616,6 +631,7 @@ impl ModelFile for CvSurrogate {
         let net = config
             .net_config()
             .with_parameters(&parameters, norms.remove(0))
+            .and_then(|m| m.with_precision(precision))
             .map_err(bad)?;
         Ok(CvSurrogate { config, net })
     }
