@@ -345,6 +345,90 @@ fn checkpoint_with_a_neighbor_list_of_other_atoms() {
 }
 
 #[test]
+fn checkpoint_whose_state_cannot_be_evaluated_changes_nothing() {
+    // Found by the `md_checkpoint` fuzz target (fuzz/known_crashes/
+    // md_checkpoint_failed_load_changed_state): an atom 10^170 box lengths away, with a
+    // correct checksum, was rejected only after the state had been replaced. The load
+    // must fail naming the file and leave state, thermostat and neighbor list as they
+    // were: the simulation then continues exactly like one that never tried.
+    let path = scratch("far_atom.ckpt");
+    let mut sim = small_sim(2, "csvr");
+    let mut twin = small_sim(2, "csvr");
+    sim.run(3).unwrap();
+    sim.save_checkpoint(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let body = &bytes[..bytes.len() - 8];
+    let x = sim.state().positions[5][1].to_le_bytes();
+    let at: Vec<usize> = body
+        .windows(8)
+        .enumerate()
+        .filter(|(_, w)| *w == x)
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(at.len(), 1, "the coordinate occurs once in the checkpoint");
+    let mut damaged = body.to_vec();
+    damaged[at[0]..at[0] + 8].copy_from_slice(&(-1e170f64).to_le_bytes());
+    let sum = fnv1a(&damaged);
+    damaged.extend_from_slice(&sum.to_le_bytes());
+    std::fs::write(&path, &damaged).unwrap();
+    // Move on, so that the checkpoint's thermostat state and neighbor list differ from
+    // the simulation's.
+    sim.run(20).unwrap();
+    twin.run(23).unwrap();
+    let before = sim.state().clone();
+    let (err, message) = checkpoint_error(&mut sim, &path);
+    assert!(
+        matches!(err, MdError::CorruptCheckpoint { .. }),
+        "{message}"
+    );
+    assert!(
+        message.contains("its state cannot be evaluated"),
+        "{message}"
+    );
+    assert_eq!(sim.state(), &before);
+    sim.run(40).unwrap();
+    twin.run(40).unwrap();
+    assert_eq!(sim.state(), twin.state());
+    assert_eq!(
+        sim.evaluation().energy.to_bits(),
+        twin.evaluation().energy.to_bits()
+    );
+}
+
+#[test]
+fn checkpoint_with_a_box_too_long_to_compute_with() {
+    // Found by the `md_checkpoint` fuzz target (fuzz/known_crashes/
+    // md_checkpoint_huge_box_endless_images): the neighbor-list record's box edge patched
+    // to 1.2·10²²², checksum repaired. Its perpendicular widths overflowed to zero and
+    // rebuilding the list added periodic images until the memory ran out.
+    let path = scratch("huge_box.ckpt");
+    let mut sim = small_sim(2, "nve");
+    sim.save_checkpoint(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let mut body = bytes[..bytes.len() - 8].to_vec();
+    // The record ends with the three edge lengths of the orthorhombic box.
+    let edge = sim.state().simbox.cell().unwrap()[(0, 0)];
+    let at = body.len() - 24;
+    assert_eq!(
+        body[at..at + 8],
+        edge.to_le_bytes(),
+        "the box record ends the body"
+    );
+    body[at..at + 8].copy_from_slice(&1.191038737933063e222f64.to_le_bytes());
+    let sum = fnv1a(&body);
+    body.extend_from_slice(&sum.to_le_bytes());
+    std::fs::write(&path, &body).unwrap();
+    let before = sim.state().clone();
+    let (err, message) = checkpoint_error(&mut sim, &path);
+    assert!(
+        matches!(err, MdError::CorruptCheckpoint { .. }),
+        "{message}"
+    );
+    assert!(message.contains("too long to compute with"), "{message}");
+    assert_eq!(sim.state(), &before);
+}
+
+#[test]
 fn checkpoint_that_is_not_one() {
     let path = bad("not_a_checkpoint.ckpt");
     let mut sim = small_sim(2, "nve");
@@ -491,6 +575,18 @@ fn npy_header_claiming_a_trillion_values() {
     npy_error(
         "npy_huge_shape.npy",
         &["shape [1000000000000]", "16 data bytes"],
+    );
+}
+
+#[test]
+fn npy_header_with_deeply_nested_brackets() {
+    // Found by the `train_npy` fuzz target (fuzz/known_crashes/
+    // train_npy_nested_brackets_timeout): npyz parses the header as a Python literal in
+    // a time that about doubles with every unclosed bracket; the fuzz input, with 36, was
+    // still being parsed when libFuzzer stopped it after 74 s.
+    npy_error(
+        "npy_nested_brackets.npy",
+        &["array: the header nests brackets 42 levels deep"],
     );
 }
 

@@ -1420,6 +1420,7 @@ impl<'a> Runner<'a> {
             skin: c.system.skin,
             progress: c.progress,
             mean_force: MeanForceMethod::UmbrellaIntegration,
+            faults: Default::default(),
         };
         let centers = config.centers.clone();
         let model = self.model.clone();

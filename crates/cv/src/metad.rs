@@ -38,7 +38,9 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use thermograd_md::{ForceField, Langevin, PotentialSum, Simulation, State, ThermostatConfig};
+use thermograd_md::{
+    FaultChecks, ForceField, Langevin, PotentialSum, Simulation, State, ThermostatConfig,
+};
 
 use crate::bias::{Bias, BiasEnergy, Metadynamics, MetadynamicsConfig};
 use crate::cv::{CollectiveVariable, CvValue};
@@ -70,6 +72,10 @@ pub struct MetadynamicsRunConfig {
     pub skin: f64,
     /// Show a progress bar over all walkers' steps.
     pub progress: bool,
+    /// Physical checks run in every walker (default: none); a violation ends the run
+    /// with the walker, the step and the cause.
+    #[serde(default)]
+    pub faults: FaultChecks,
 }
 
 /// One deposited hill.
@@ -255,7 +261,9 @@ fn run_walker(
         ..config.thermostat
     };
     let integrator = Langevin::new(thermostat).map_err(md)?;
-    let mut sim = Simulation::new(state, forcefield, Box::new(integrator)).map_err(md)?;
+    let mut sim = Simulation::new(state, forcefield, Box::new(integrator))
+        .and_then(|sim| sim.with_fault_checks(config.faults))
+        .map_err(md)?;
     const TICK: u64 = 1000;
     for k in 0..config.equilibration_steps {
         sim.step().map_err(md)?;

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thermograd_md::{
-    ForceField, Langevin, PotentialSum, RunConfig, Simulation, State, ThermostatConfig,
+    FaultChecks, ForceField, Langevin, PotentialSum, RunConfig, Simulation, State, ThermostatConfig,
 };
 
 use crate::bias::{Bias, BiasEnergy, Harmonic};
@@ -56,6 +56,10 @@ pub struct UmbrellaConfig {
     /// The mean-force estimator (default: umbrella integration).
     #[serde(default)]
     pub mean_force: MeanForceMethod,
+    /// Physical checks run in every window (default: none); a violation ends the run
+    /// with the window, the step and the cause.
+    #[serde(default)]
+    pub faults: FaultChecks,
 }
 
 /// Window centers on a regular grid: `lower..=upper` with `counts` points per component
@@ -341,7 +345,9 @@ fn run_window(
         ..config.thermostat
     };
     let integrator = Langevin::new(thermostat).map_err(md)?;
-    let mut sim = Simulation::new(state, forcefield, Box::new(integrator)).map_err(md)?;
+    let mut sim = Simulation::new(state, forcefield, Box::new(integrator))
+        .and_then(|sim| sim.with_fault_checks(config.faults))
+        .map_err(md)?;
     let dim = cv.dim();
     let mut series = vec![Vec::new(); dim];
     let mut forces = vec![Vec::new(); if estimator.is_some() { dim } else { 0 }];

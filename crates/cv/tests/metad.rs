@@ -76,6 +76,7 @@ fn config(steps: u64, replicas: usize, seed: u64) -> MetadynamicsRunConfig {
         replicas,
         skin: 0.3,
         progress: false,
+        faults: Default::default(),
     }
 }
 

@@ -201,6 +201,7 @@ fn umbrella_integration_reproduces_the_radial_mean_force() {
         skin: 0.3,
         progress: false,
         mean_force: MeanForceMethod::UmbrellaIntegration,
+        faults: Default::default(),
     };
     let system = dimer(&config.centers, [1.0, 1.0]);
     let run = run_umbrella(&config, Arc::new(Distance::new(0, 1).unwrap()), &system).unwrap();
@@ -269,6 +270,7 @@ fn instantaneous_force_of_a_dimer_is_the_radial_mean_force() {
         skin: 0.3,
         progress: false,
         mean_force: MeanForceMethod::InstantaneousForce { step: 1e-4 },
+        faults: Default::default(),
     };
     // Unequal masses: the mass-weighted projection must not change the result.
     let system = dimer(&config.centers, [1.0, 3.0]);
@@ -312,6 +314,7 @@ fn two_dimensional_windows_reproduce_the_gradient_of_a_chain() {
         skin: 0.3,
         progress: false,
         mean_force: MeanForceMethod::InstantaneousForce { step: 1e-4 },
+        faults: Default::default(),
     };
     assert_eq!(config.centers.len(), 9);
     let centers = config.centers.clone();
@@ -402,6 +405,7 @@ fn instantaneous_force_along_an_angle_has_the_sine_jacobian() {
         skin: 0.3,
         progress: false,
         mean_force: MeanForceMethod::InstantaneousForce { step: 1e-4 },
+        faults: Default::default(),
     };
     let centers = config.centers.clone();
     let system = move |k: usize| {

@@ -37,6 +37,7 @@ fn config(method: MeanForceMethod) -> UmbrellaConfig {
         skin: 0.3,
         progress: false,
         mean_force: method,
+        faults: Default::default(),
     }
 }
 

@@ -48,6 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         skin: 0.3,
         progress: false,
         mean_force: MeanForceMethod::InstantaneousForce { step: 1e-4 },
+        faults: Default::default(),
     };
     let cv = Arc::new(Distance::new(0, 1)?);
     comm.barrier();

@@ -26,6 +26,16 @@ pub enum GeometryError {
         /// The signed volume det(h).
         volume: f64,
     },
+    /// A cell whose perpendicular widths are not positive and finite in floating point
+    /// (edges so long that their products overflow).
+    #[error(
+        "the cell's perpendicular widths {widths:?} are not positive and finite: its edges \
+         are too long to compute with"
+    )]
+    UnrepresentableCell {
+        /// The widths as computed (length units).
+        widths: [f64; 3],
+    },
     /// Cell angles that do not describe a real parallelepiped.
     #[error(
         "cell angles alpha={alpha}, beta={beta}, gamma={gamma} (degrees) do not form a valid cell"

@@ -135,6 +135,7 @@ impl SimBox {
             }
         }
         let cell = Mat3::from_diagonal(&Vec3::from(lengths));
+        check_widths(&cell)?;
         Ok(Self::periodic(BoxKind::Orthorhombic, cell, cell))
     }
 
@@ -164,6 +165,7 @@ impl SimBox {
         if volume <= 1e-12 * scale {
             return Err(GeometryError::NonPositiveVolume { volume });
         }
+        check_widths(&cell)?;
         let reduced = minkowski_reduce(&cell);
         Ok(Self::periodic(BoxKind::Triclinic, cell, reduced))
     }
@@ -455,6 +457,21 @@ fn wrap_unit(x: f64) -> f64 {
         0.0
     } else {
         y
+    }
+}
+
+/// Errors unless every perpendicular width of `h` is positive and finite. The widths
+/// divide the volume by the norm of a cross product, which overflows once two edges
+/// multiply to more than about 10^154: a cell whose widths come out as zero would make
+/// neighbor searches add periodic images without end.
+fn check_widths(h: &Mat3) -> Result<()> {
+    let widths = perpendicular_widths(h);
+    if widths.iter().all(|w| w.is_finite() && *w > 0.0) {
+        Ok(())
+    } else {
+        Err(GeometryError::UnrepresentableCell {
+            widths: widths.into(),
+        })
     }
 }
 

@@ -288,3 +288,32 @@ fn bincode_round_trip() {
         assert_eq!(back, b);
     }
 }
+
+#[test]
+fn cells_too_long_to_compute_with_are_errors() {
+    // Found by fuzzing checkpoints: a box edge patched to 1.2·10²²² overflowed the cross
+    // products behind the perpendicular widths, which came out as zero, and the neighbor
+    // list then added periodic images until the memory ran out.
+    match SimBox::orthorhombic([1.191038737933063e222, 3.42, 3.42]) {
+        Err(e @ GeometryError::UnrepresentableCell { widths }) => {
+            assert_eq!(widths[1], 0.0, "{widths:?}");
+            assert!(e.to_string().contains("too long"), "{e}");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    // Two edges of 10⁸⁰ multiply to 10¹⁶⁰, whose square overflows.
+    assert!(matches!(
+        SimBox::cubic(1e80),
+        Err(GeometryError::UnrepresentableCell { .. })
+    ));
+    assert!(matches!(
+        SimBox::triclinic(Mat3::from_diagonal(&Vec3::new(1e80, 1e80, 1e80))),
+        Err(GeometryError::UnrepresentableCell { .. })
+    ));
+    // 10⁷⁰ still works.
+    let widths = SimBox::cubic(1e70).unwrap().perpendicular_widths().unwrap();
+    assert!(
+        widths.iter().all(|w| (w / 1e70 - 1.0).abs() < 1e-12),
+        "{widths:?}"
+    );
+}

@@ -451,6 +451,38 @@ impl Simulation {
                 kind(mine.simbox.is_periodic())
             )));
         }
+        // A load that fails from here on (a state that cannot be evaluated, say an atom
+        // 10^170 box lengths away) puts integrator and neighbor list back as they were,
+        // so that a failed load changes nothing.
+        let integrator_before = self.integrator.save_state();
+        let build_before = self.forcefield.last_build().cloned();
+        match self.restore(&c, &corrupt) {
+            Ok(eval) => {
+                self.state = c.state;
+                self.eval = eval;
+                Ok(())
+            }
+            Err(e) => {
+                self.integrator
+                    .load_state(&integrator_before)
+                    .expect("an integrator reloads the state it saved");
+                if let Some((positions, simbox)) = &build_before {
+                    self.forcefield
+                        .restore_build(positions, simbox)
+                        .expect("a neighbor list rebuilds where it was built before");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The fallible part of [`Simulation::load_checkpoint`]: loads the integrator state,
+    /// rebuilds the neighbor list as recorded and evaluates the saved state.
+    fn restore(
+        &mut self,
+        c: &Checkpoint,
+        corrupt: &dyn Fn(String) -> MdError,
+    ) -> Result<Evaluation> {
         self.integrator
             .load_state(&c.integrator_state)
             .map_err(|e| corrupt(e.to_string()))?;
@@ -473,9 +505,14 @@ impl Simulation {
                 )));
             }
             let simbox = simbox.to_box().map_err(|e| corrupt(e.to_string()))?;
-            self.forcefield.restore_build(positions, &simbox)?;
+            self.forcefield
+                .restore_build(positions, &simbox)
+                .map_err(|e| corrupt(format!("its neighbor list cannot be rebuilt: {e}")))?;
         }
-        self.state = c.state;
-        self.forcefield.evaluate(&self.state, &mut self.eval)
+        let mut eval = Evaluation::zeros(c.state.n_atoms());
+        self.forcefield
+            .evaluate(&c.state, &mut eval)
+            .map_err(|e| corrupt(format!("its state cannot be evaluated: {e}")))?;
+        Ok(eval)
     }
 }

@@ -41,7 +41,8 @@ impl Extended {
     /// Wraps real atoms and adds every image within `reach` of the cell.
     ///
     /// Errors: [`NeighborError::AtomTooFar`] for an atom more than 2^30 cell lengths
-    /// outside the cell.
+    /// outside the cell; [`NeighborError::CellTooThin`] when the images within `reach`
+    /// would be more than [`MAX_IMAGES_PER_ATOM`] per atom or 2^32 in all.
     pub fn build(positions: &[Vec3], simbox: &SimBox, reach: f64) -> Result<Self> {
         let n = positions.len();
         let mut ext = Extended {
@@ -62,6 +63,19 @@ impl Extended {
         };
         let inverse = h.try_inverse().expect("periodic cell is invertible");
         let pad = widths.map(|w| reach / w);
+        // Atoms spread over the cell give about n·Π(1 + 2·pad) entries with their images.
+        // A cell far thinner than the reach (a box in the wrong units, a damaged
+        // checkpoint) would ask for millions per atom: refuse before making them rather
+        // than exhaust the memory.
+        let per_atom = pad.iter().map(|p| 1.0 + 2.0 * p).product::<f64>();
+        let entries = n as f64 * per_atom;
+        if !(per_atom <= MAX_IMAGES_PER_ATOM && entries <= u32::MAX as f64) {
+            return Err(NeighborError::CellTooThin {
+                width: widths.min(),
+                reach,
+                entries,
+            });
+        }
         let mut fractional = Vec::with_capacity(n);
         for (k, x) in positions.iter().enumerate() {
             let s = inverse * x;
@@ -172,6 +186,12 @@ impl Extended {
 /// reaches `SUBDIVISION` bins in each direction.
 const SUBDIVISION: usize = 2;
 
+/// The most periodic images (with the atom itself) per atom an [`Extended`] set is built
+/// with, about `Π(1 + 2·reach/width)` over the cell's three widths: 2^16 allows a one-atom
+/// cell 1/16 of the reach wide in every direction, and keeps a damaged 32-atom box from
+/// asking for gigabytes.
+const MAX_IMAGES_PER_ATOM: f64 = 65536.0;
+
 /// How far outside the cell (in cell lengths) an atom may be and still be wrapped.
 const MAX_CELLS_AWAY: f64 = (1u64 << 30) as f64;
 
@@ -237,10 +257,12 @@ impl Bins {
             counts[k] = ((SUBDIVISION as f64 * extent[k] / min_width[k]).floor() as usize).max(1);
         }
         // Dilute systems would get far more bins than atoms; coarser bins stay correct.
+        // Saturating arithmetic: in a huge box (10⁷ cutoffs per edge) the counts multiply
+        // past usize.
         let cap = (8 * ext.positions.len()).max(64);
-        while counts.iter().product::<usize>() > cap {
+        while counts.iter().fold(1usize, |p, &c| p.saturating_mul(c)) > cap {
             for c in &mut counts {
-                *c = (*c * 4 / 5).max(1);
+                *c = (c.saturating_mul(4) / 5).max(1);
             }
         }
         let per_unit = Vec3::new(

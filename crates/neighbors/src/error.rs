@@ -36,6 +36,21 @@ pub enum NeighborError {
         /// Its largest distance from the cell along a cell vector, in cell lengths.
         cells: f64,
     },
+    /// The cell is so thin next to the list's reach (cutoff plus skin) that its atoms
+    /// and their periodic images would be more than 2^16 per atom or 2^32 in all.
+    #[error(
+        "the cell is {width:e} wide where the list reaches {reach}: about {entries:.3e} \
+         atoms and periodic images, more than the list allows (2^16 per atom, 2^32 in \
+         all); is the box in the right units?"
+    )]
+    CellTooThin {
+        /// The smallest perpendicular width of the cell (length units).
+        width: f64,
+        /// Cutoff plus skin (length units).
+        reach: f64,
+        /// The estimated number of atoms and images.
+        entries: f64,
+    },
     /// More atoms and images than a 32-bit index can address.
     #[error("{count} atoms and periodic images exceed the 2^32 the list can index")]
     TooManyAtoms {

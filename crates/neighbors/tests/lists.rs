@@ -335,3 +335,81 @@ fn fcc_lattice_has_twelve_nearest_neighbours() {
         .pairs(ListKind::Full);
     assert_eq!(full.len(), 12 * positions.len());
 }
+
+#[test]
+fn a_cell_far_thinner_than_the_cutoff_is_an_error_not_endless_images() {
+    // 32 atoms at a number density of 10⁹ (a box in the wrong units): the cell is 0.003
+    // wide and a cutoff of 2.5 would need about 10¹¹ periodic images. Before this check
+    // the list kept adding them until the memory ran out.
+    let simbox = SimBox::cubic(0.0032).unwrap();
+    let positions: Vec<Vec3> = (0..32)
+        .map(|k| Vec3::new(k as f64, (k * 7 % 32) as f64, (k * 13 % 32) as f64) * 1e-4)
+        .collect();
+    match CellList::new(&positions, &simbox, 2.5).unwrap_err() {
+        e @ NeighborError::CellTooThin {
+            width,
+            reach,
+            entries,
+        } => {
+            assert!(
+                (width - 0.0032).abs() < 1e-15 && reach == 2.5,
+                "{width} {reach}"
+            );
+            assert!(entries > 1e11, "{entries}");
+            assert!(e.to_string().contains("right units"), "{e}");
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    // Found by fuzzing checkpoints: a box of 3.42 × 0.0016 × 0.0016 asks for "only"
+    // 3·10⁸ entries for 32 atoms, within 2^32 but tens of gigabytes; every atom would need
+    // 10⁷ images.
+    let flat = SimBox::orthorhombic([3.42, 0.0016, 0.0016]).unwrap();
+    match CellList::new(&positions, &flat, 1.8).unwrap_err() {
+        NeighborError::CellTooThin { entries, .. } => {
+            assert!(entries > 1e8 && entries < u32::MAX as f64, "{entries}")
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    // A one-atom cell a tenth of the cutoff wide still works (21³ images).
+    let tiny = SimBox::cubic(0.25).unwrap();
+    let one = [Vec3::new(0.1, 0.1, 0.1)];
+    let pairs = CellList::new(&one, &tiny, 2.5)
+        .unwrap()
+        .pairs(ListKind::Half);
+    let reference = brute_force_pairs(&one, &tiny, 2.5, ListKind::Half).unwrap();
+    assert_eq!(pairs.len(), reference.len());
+    assert!(!pairs.is_empty());
+    let mut list = NeighborList::new(NeighborListConfig {
+        cutoff: 2.5,
+        skin: 0.3,
+        kind: ListKind::Half,
+    })
+    .unwrap();
+    assert!(matches!(
+        list.update(&positions, &simbox),
+        Err(NeighborError::CellTooThin { .. })
+    ));
+}
+
+#[test]
+fn a_huge_box_does_not_overflow_the_bin_count() {
+    // Found by fuzzing checkpoints (a box edge patched to 3·10⁹⁴): the bin counts per
+    // axis multiplied past usize. A cubic box of 10⁷ with cutoff 2.5 already did.
+    let positions = vec![
+        Vec3::new(0.0, 0.0, 0.0),
+        Vec3::new(1.0, 0.0, 0.0),
+        Vec3::new(5e6, 5e6, 5e6),
+    ];
+    for simbox in [
+        SimBox::cubic(1e7).unwrap(),
+        SimBox::orthorhombic([3e94, 3.42, 3.42]).unwrap(),
+    ] {
+        let cells = CellList::new(&positions[..2], &simbox, 2.5).unwrap();
+        let pairs = cells.pairs(ListKind::Half);
+        let reference = brute_force_pairs(&positions[..2], &simbox, 2.5, ListKind::Half).unwrap();
+        assert_eq!(pairs.len(), reference.len(), "{simbox:?}");
+    }
+    let simbox = SimBox::cubic(1e7).unwrap();
+    let cells = CellList::new(&positions, &simbox, 2.5).unwrap();
+    assert_eq!(cells.pairs(ListKind::Half).len(), 1);
+}

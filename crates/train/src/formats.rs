@@ -264,9 +264,9 @@ impl NpyArray {
     }
 }
 
-/// The shape in the header of an `.npy` file and where its data start, if the header
-/// can be read this simply; `None` leaves the verdict on the file to npyz.
-fn npy_shape(bytes: &[u8]) -> Option<(Vec<u64>, usize)> {
+/// The header text of an `.npy` file and where its data start, if its preamble can be
+/// read; `None` leaves the verdict on the file to npyz.
+fn npy_header(bytes: &[u8]) -> Option<(std::borrow::Cow<'_, str>, usize)> {
     if bytes.get(..6)? != b"\x93NUMPY" {
         return None;
     }
@@ -281,7 +281,35 @@ fn npy_shape(bytes: &[u8]) -> Option<(Vec<u64>, usize)> {
         ),
     };
     let end = start.checked_add(len)?;
-    let header = String::from_utf8_lossy(bytes.get(start..end)?);
+    Some((String::from_utf8_lossy(bytes.get(start..end)?), end))
+}
+
+/// Deepest nesting of brackets in an `.npy` header. npyz parses the header as a Python
+/// literal in a time that about doubles with every unclosed bracket (18 of them took 37 s
+/// in a fuzzing build), so deeper headers are refused first; a plain array's header
+/// nests two levels (the dict and the shape tuple).
+fn npy_nesting(header: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for c in header.chars() {
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// More than any `.npy` header this crate reads needs (see [`npy_nesting`]).
+const MAX_NPY_NESTING: usize = 8;
+
+/// The shape in the header of an `.npy` file and where its data start, if the header
+/// can be read this simply; `None` leaves the verdict on the file to npyz.
+fn npy_shape(bytes: &[u8]) -> Option<(Vec<u64>, usize)> {
+    let (header, end) = npy_header(bytes)?;
     let after = &header[header.find("shape")?..];
     let open = after.find('(')?;
     let close = open + after[open..].find(')')?;
@@ -296,6 +324,18 @@ fn npy_shape(bytes: &[u8]) -> Option<(Vec<u64>, usize)> {
 
 fn parse_npy(bytes: &[u8], path: &Path, name: &str) -> Result<NpyArray> {
     let bad = |e: std::io::Error| format_error(path, format!("{name}: {e}"));
+    if let Some(depth) = npy_header(bytes)
+        .map(|(header, _)| npy_nesting(&header))
+        .filter(|&d| d > MAX_NPY_NESTING)
+    {
+        return Err(format_error(
+            path,
+            format!(
+                "{name}: the header nests brackets {depth} levels deep (at most \
+                 {MAX_NPY_NESTING} are read); not a NumPy array header"
+            ),
+        ));
+    }
     // The shape is checked against the file size before npyz sees it: npyz multiplies
     // the dimensions unchecked (a panic on overflow), and a shape claiming 10^12 values
     // must be an error about the file, not an attempt to read them.

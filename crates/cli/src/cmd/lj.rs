@@ -12,6 +12,8 @@ use thermograd_md::{
     Simulation, State, StochasticCellRescaling, ThermostatConfig, Truncation, VelocityVerlet,
 };
 
+use super::system::FaultSpec;
+
 /// Statistical ensemble (and the scheme that samples it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Ensemble {
@@ -103,6 +105,24 @@ pub struct Args {
     /// arguments and thread count, the result equals an uninterrupted run bit for bit.
     #[arg(long, requires = "checkpoint")]
     resume: bool,
+    /// Fault check: stop with an error naming the step when two atoms come closer than
+    /// this (length units).
+    #[arg(long, value_name = "R", help_heading = "Fault checks")]
+    min_distance: Option<f64>,
+    /// Fault check: stop when the instantaneous kT exceeds this (energy units).
+    #[arg(long, value_name = "KT", help_heading = "Fault checks")]
+    max_kt: Option<f64>,
+    /// Fault check: stop when the box volume falls below this (length³), e.g. a box
+    /// collapsing under the barostat.
+    #[arg(long, value_name = "V", help_heading = "Fault checks")]
+    min_volume: Option<f64>,
+    /// Fault check: stop when the box volume rises above this (length³).
+    #[arg(long, value_name = "V", help_heading = "Fault checks")]
+    max_volume: Option<f64>,
+    /// Run the fault checks every N steps (default 100 when any check is set); they also
+    /// run once on the starting state.
+    #[arg(long, value_name = "N", help_heading = "Fault checks")]
+    check_every: Option<u64>,
 }
 
 /// What a run measured.
@@ -207,6 +227,16 @@ fn simulate(args: &Args) -> anyhow::Result<Report> {
         }
     };
     let mut sim = Simulation::new(state, forcefield, integrator)?;
+    let faults = FaultSpec {
+        min_distance: args.min_distance,
+        max_kt: args.max_kt,
+        min_volume: args.min_volume,
+        max_volume: args.max_volume,
+        check_every: args.check_every,
+    };
+    if let Some(checks) = faults.checks(|key| format!("--{}", key.replace('_', "-")))? {
+        sim = sim.with_fault_checks(checks)?;
+    }
     let mut recorder = SampleRecorder::default();
     let total = args.equil_steps + args.steps;
     let config = RunConfig {

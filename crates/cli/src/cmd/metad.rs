@@ -14,7 +14,7 @@ use thermograd_cv::{
 };
 use thermograd_md::ThermostatConfig;
 
-use super::system::{read_config, PotentialSpec, Setup, SystemSpec, WallSpec};
+use super::system::{read_config, FaultSpec, PotentialSpec, Setup, SystemSpec, WallSpec};
 use super::write_atomic;
 
 /// Arguments of `thermograd metad`.
@@ -46,6 +46,9 @@ struct MetadFile {
     /// Optional: store the bias on a Hermite grid instead of summing every hill.
     bias_grid: Option<BiasGridSpec>,
     sampling: SamplingSpec,
+    /// Optional physical checks (see `FaultSpec`).
+    #[serde(default)]
+    faults: FaultSpec,
 }
 
 /// `[metadynamics]`: the hills.
@@ -142,6 +145,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             })
         }
     };
+    let faults = file
+        .faults
+        .checks(|key| format!("[faults] {key}"))
+        .with_context(|| format!("in {}", path.display()))?
+        .unwrap_or_default();
     let config = MetadynamicsRunConfig {
         metadynamics: MetadynamicsConfig {
             lower: file.grid.lower.clone(),
@@ -167,6 +175,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         replicas: file.sampling.replicas,
         skin: file.sampling.skin,
         progress: !args.quiet,
+        faults,
     };
     let run = run_metadynamics(&config, cv.clone(), &|_| setup.instance()).with_context(|| {
         format!(

@@ -25,7 +25,15 @@
 //! lower = [0.8]
 //! upper = [2.5]
 //! kappa = [500.0]
+//!
+//! [faults]                     # physical checks (optional; see FaultSpec)
+//! min_distance = 0.5
+//! max_kt = 10.0
+//! check_every = 100            # default 100 when any check is set
 //! ```
+//!
+//! `[faults]` is read by the subcommands themselves (it is not part of [`Setup`]); `thermograd
+//! lj` takes the same checks as flags.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,8 +43,8 @@ use serde::Deserialize;
 use thermograd_cv::{Bias, CollectiveVariable, CvSpec, FlatBottom};
 use thermograd_geometry::{SimBox, Vec3};
 use thermograd_md::{
-    BondedPrior, CosineTerm, HarmonicRestraints, LennardJonesConfig, MorseConfig, MorseParams,
-    PairTableData, PotentialSum, SpeciesPair, State, TabulatedPairConfig, Topology,
+    BondedPrior, CosineTerm, FaultChecks, HarmonicRestraints, LennardJonesConfig, MorseConfig,
+    MorseParams, PairTableData, PotentialSum, SpeciesPair, State, TabulatedPairConfig, Topology,
 };
 
 /// `[system]`: atoms, box and temperature.
@@ -165,6 +173,78 @@ pub(crate) struct WallSpec {
     lower: Vec<f64>,
     upper: Vec<f64>,
     kappa: Vec<f64>,
+}
+
+/// `[faults]`: physical checks run during the MD (see `thermograd_md::FaultChecks`); a
+/// violation ends the command with an error naming the step and the cause. All keys are
+/// optional; an empty or absent table runs no checks.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FaultSpec {
+    /// Stop when two atoms come closer than this (length units).
+    pub(crate) min_distance: Option<f64>,
+    /// Stop when the instantaneous kT exceeds this (energy units).
+    pub(crate) max_kt: Option<f64>,
+    /// Stop when the box volume falls below this (length³).
+    pub(crate) min_volume: Option<f64>,
+    /// Stop when the box volume rises above this (length³).
+    pub(crate) max_volume: Option<f64>,
+    /// Steps between checks (default 100 when any check is set).
+    pub(crate) check_every: Option<u64>,
+}
+
+impl FaultSpec {
+    /// The checks to run, or `None` if none is set. `name` spells a key the way the user
+    /// wrote it (`[faults] max_kt` in a file, `--max-kt` on the command line).
+    pub(crate) fn checks(
+        &self,
+        name: impl Fn(&str) -> String,
+    ) -> anyhow::Result<Option<FaultChecks>> {
+        let limits = [
+            ("min_distance", self.min_distance),
+            ("max_kt", self.max_kt),
+            ("min_volume", self.min_volume),
+            ("max_volume", self.max_volume),
+        ];
+        for (key, value) in limits {
+            if let Some(v) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                bail!("{} must be positive and finite (got {v})", name(key));
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.min_volume, self.max_volume) {
+            if lo >= hi {
+                bail!(
+                    "{} ({lo}) must be below {} ({hi})",
+                    name("min_volume"),
+                    name("max_volume")
+                );
+            }
+        }
+        if limits.iter().all(|(_, v)| v.is_none()) {
+            if self.check_every.is_some() {
+                bail!(
+                    "{} needs one of {}, {}, {}, {}",
+                    name("check_every"),
+                    name("min_distance"),
+                    name("max_kt"),
+                    name("min_volume"),
+                    name("max_volume")
+                );
+            }
+            return Ok(None);
+        }
+        let every = self.check_every.unwrap_or(100);
+        if every == 0 {
+            bail!("{} must be at least 1", name("check_every"));
+        }
+        Ok(Some(FaultChecks {
+            min_distance: self.min_distance,
+            max_kt: self.max_kt,
+            min_volume: self.min_volume,
+            max_volume: self.max_volume,
+            every,
+        }))
+    }
 }
 
 /// Reads and parses a TOML configuration file.

@@ -12,7 +12,7 @@ use thermograd_cv::{grid_centers, window_stats, CvSpec, MeanForceMethod, Umbrell
 use thermograd_dist::run_umbrella_distributed;
 use thermograd_md::{RunConfig, ThermostatConfig};
 
-use super::system::{read_config, PotentialSpec, Setup, SystemSpec, WallSpec};
+use super::system::{read_config, FaultSpec, PotentialSpec, Setup, SystemSpec, WallSpec};
 use super::write_atomic;
 
 /// Arguments of `thermograd umbrella`.
@@ -46,6 +46,9 @@ struct UmbrellaFile {
     windows: WindowSpec,
     sampling: SamplingSpec,
     mean_force: Option<MeanForceSpec>,
+    /// Optional physical checks (see `FaultSpec`).
+    #[serde(default)]
+    faults: FaultSpec,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +140,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             .method()
             .with_context(|| format!("in {}", args.config.display()))?,
     };
+    let faults = file
+        .faults
+        .checks(|key| format!("[faults] {key}"))
+        .with_context(|| format!("in {}", args.config.display()))?
+        .unwrap_or_default();
     let config = UmbrellaConfig {
         centers,
         kappa: file.windows.kappa.clone(),
@@ -155,6 +163,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         skin: file.sampling.skin,
         progress: !args.quiet,
         mean_force: method,
+        faults,
     };
     // Under `mpirun` (in a build with the `mpi` feature) the windows are dealt over the
     // ranks and rank 0 writes everything; otherwise this is one process doing it all.

@@ -38,6 +38,7 @@ pub fn umbrella_config(method: MeanForceMethod) -> UmbrellaConfig {
         skin: 0.3,
         progress: false,
         mean_force: method,
+        faults: Default::default(),
     }
 }
 
