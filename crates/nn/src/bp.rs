@@ -465,33 +465,10 @@ impl BehlerParrinello {
             .map(|(f, p)| (&f.species[..], p))
             .collect();
         let evals = self.evaluate_prepared(&views)?;
-        let b = data.len() as f64;
-        let n_tot: usize = data.iter().map(|d| d.forces.len()).sum();
-        let n_comp = (3 * n_tot).max(1) as f64;
-        let mut e_sq = 0.0;
-        let mut f_sq = 0.0;
-        let mut a = Vec::with_capacity(data.len());
-        let mut dirs = Vec::with_capacity(data.len());
-        for (d, ev) in data.iter().zip(&evals) {
-            let n = d.forces.len().max(1) as f64;
-            let de = (ev.energy - d.energy) / n;
-            e_sq += de * de;
-            a.push(2.0 * weights.energy * de / (b * n));
-            let mut v = Vec::with_capacity(d.forces.len());
-            for (f, fr) in ev.forces.iter().zip(&d.forces) {
-                let r = f - fr;
-                f_sq += r.norm_squared();
-                v.push(-2.0 * weights.forces * r / n_comp);
-            }
-            dirs.push(v);
-        }
-        let (_, gradient) = self.param_vjp_prepared(&frames, &prepared, &a, Some(&dirs))?;
-        Ok(LossAndGradient {
-            loss: weights.energy * e_sq / b + weights.forces * f_sq / n_comp,
-            energy_rmse: (e_sq / b).sqrt(),
-            force_rmse: (f_sq / n_comp).sqrt(),
-            gradient,
-        })
+        let r = fm_residuals(data, &evals, weights);
+        let (_, gradient) =
+            self.param_vjp_prepared(&frames, &prepared, &r.energy_weights, Some(&r.directions))?;
+        Ok(r.with_gradient(gradient))
     }
 
     /// Sets each species network's input normalization to the mean and standard
@@ -540,28 +517,14 @@ impl Potential for BehlerParrinello {
         config: &Configuration<'_>,
         out: &mut Evaluation,
     ) -> thermograd_md::Result<()> {
-        let n = config.positions.len();
-        if out.forces.len() != n {
-            return Err(MdError::Mismatch {
-                what: "force buffer length",
-                expected: n,
-                got: out.forces.len(),
-            });
-        }
-        let e = self
-            .evaluate(
+        add_model_evaluation(self.name(), config, out, || {
+            self.evaluate(
                 config.positions,
                 config.species,
                 config.simbox,
                 config.neighbors,
             )
-            .map_err(|e| e.into_md(self.name()))?;
-        out.energy += e.energy;
-        for (a, b) in out.forces.iter_mut().zip(&e.forces) {
-            *a += b;
-        }
-        out.virial += e.virial;
-        Ok(())
+        })
     }
 
     fn name(&self) -> &str {
@@ -674,4 +637,86 @@ impl BehlerParrinello {
         }
         Ok(m)
     }
+}
+
+/// The force-matching loss of a batch from the model's evaluations, and the cotangents
+/// of its gradient: `∂loss/∂E_s` per frame and the force directions `v_sk` with
+/// `∂loss/∂θ = ∂/∂θ [Σ a_s E_s + Σ v_sk·∇_k E_s]`.
+pub(crate) struct FmResiduals {
+    loss: f64,
+    energy_rmse: f64,
+    force_rmse: f64,
+    pub energy_weights: Vec<f64>,
+    pub directions: Vec<Vec<Vec3>>,
+}
+
+impl FmResiduals {
+    pub(crate) fn with_gradient(self, gradient: Vec<f64>) -> LossAndGradient {
+        LossAndGradient {
+            loss: self.loss,
+            energy_rmse: self.energy_rmse,
+            force_rmse: self.force_rmse,
+            gradient,
+        }
+    }
+}
+
+/// See [`FmResiduals`]; the loss is that of [`LossAndGradient`].
+pub(crate) fn fm_residuals(
+    data: &[LabeledFrame],
+    evals: &[Evaluation],
+    weights: LossWeights,
+) -> FmResiduals {
+    let b = data.len() as f64;
+    let n_tot: usize = data.iter().map(|d| d.forces.len()).sum();
+    let n_comp = (3 * n_tot).max(1) as f64;
+    let (mut e_sq, mut f_sq) = (0.0, 0.0);
+    let mut energy_weights = Vec::with_capacity(data.len());
+    let mut directions = Vec::with_capacity(data.len());
+    for (d, ev) in data.iter().zip(evals) {
+        let n = d.forces.len().max(1) as f64;
+        let de = (ev.energy - d.energy) / n;
+        e_sq += de * de;
+        energy_weights.push(2.0 * weights.energy * de / (b * n));
+        let mut v = Vec::with_capacity(d.forces.len());
+        for (f, fr) in ev.forces.iter().zip(&d.forces) {
+            let r = f - fr;
+            f_sq += r.norm_squared();
+            // ∂loss/∂F is 2 w r / n; F = −∇E, so the direction is minus that.
+            v.push(-2.0 * weights.forces * r / n_comp);
+        }
+        directions.push(v);
+    }
+    FmResiduals {
+        loss: weights.energy * e_sq / b + weights.forces * f_sq / n_comp,
+        energy_rmse: (e_sq / b).sqrt(),
+        force_rmse: (f_sq / n_comp).sqrt(),
+        energy_weights,
+        directions,
+    }
+}
+
+/// `Potential::add_to` of a network potential: checks the force buffer, evaluates and
+/// adds energy, forces and virial (errors are reported under `name`).
+pub(crate) fn add_model_evaluation(
+    name: &str,
+    config: &Configuration<'_>,
+    out: &mut Evaluation,
+    evaluate: impl FnOnce() -> Result<Evaluation>,
+) -> thermograd_md::Result<()> {
+    let n = config.positions.len();
+    if out.forces.len() != n {
+        return Err(MdError::Mismatch {
+            what: "force buffer length",
+            expected: n,
+            got: out.forces.len(),
+        });
+    }
+    let e = evaluate().map_err(|e| e.into_md(name))?;
+    out.energy += e.energy;
+    for (a, b) in out.forces.iter_mut().zip(&e.forces) {
+        *a += b;
+    }
+    out.virial += e.virial;
+    Ok(())
 }

@@ -4,9 +4,10 @@
 
 use thermograd_cv::{CollectiveVariable, CvValue};
 use thermograd_geometry::{SimBox, Vec3};
-use thermograd_md::{Configuration, Evaluation, MdError, Potential};
+use thermograd_md::{Configuration, Evaluation, Potential};
 use thermograd_neighbors::NeighborList;
 
+use crate::bp::add_model_evaluation;
 use crate::error::config_error;
 use crate::{BehlerParrinello, CvSurrogate, Frame, NnError, Result, SchNet};
 
@@ -193,28 +194,15 @@ impl<M: CommitteePotential> Potential for Committee<M> {
         config: &Configuration<'_>,
         out: &mut Evaluation,
     ) -> thermograd_md::Result<()> {
-        let n = config.positions.len();
-        if out.forces.len() != n {
-            return Err(MdError::Mismatch {
-                what: "force buffer length",
-                expected: n,
-                got: out.forces.len(),
-            });
-        }
-        let e = self
-            .evaluate(
+        add_model_evaluation("committee", config, out, || {
+            let e = self.evaluate(
                 config.positions,
                 config.species,
                 config.simbox,
                 config.neighbors,
-            )
-            .map_err(|e| e.into_md("committee"))?;
-        out.energy += e.mean.energy;
-        for (a, b) in out.forces.iter_mut().zip(&e.mean.forces) {
-            *a += b;
-        }
-        out.virial += e.mean.virial;
-        Ok(())
+            )?;
+            Ok(e.mean)
+        })
     }
 
     fn name(&self) -> &str {

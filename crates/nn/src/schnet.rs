@@ -25,9 +25,10 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 use thermograd_geometry::{Mat3, SimBox, Vec3};
-use thermograd_md::{Configuration, Evaluation, MdError, Potential};
+use thermograd_md::{Configuration, Evaluation, Potential};
 use thermograd_neighbors::NeighborList;
 
+use crate::bp::{add_model_evaluation, fm_residuals};
 use crate::descriptors::Neighborhood;
 use dfdx::tensor::TensorFromVec;
 
@@ -658,33 +659,10 @@ impl SchNet {
             .collect();
         let p = self.prepare(&refs)?;
         let evals = self.evaluate_prepared(&p)?;
-        let b = data.len() as f64;
-        let n_tot: usize = data.iter().map(|d| d.forces.len()).sum();
-        let n_comp = (3 * n_tot).max(1) as f64;
-        let (mut e_sq, mut f_sq) = (0.0, 0.0);
-        let mut a = Vec::with_capacity(data.len());
-        let mut dirs = Vec::with_capacity(data.len());
-        for (d, ev) in data.iter().zip(&evals) {
-            let n = d.forces.len().max(1) as f64;
-            let de = (ev.energy - d.energy) / n;
-            e_sq += de * de;
-            a.push(2.0 * weights.energy * de / (b * n));
-            let mut v = Vec::with_capacity(d.forces.len());
-            for (f, fr) in ev.forces.iter().zip(&d.forces) {
-                let r = f - fr;
-                f_sq += r.norm_squared();
-                // ∂/∂F of the loss is 2 w r / n; F = −∇E, so the direction is −that.
-                v.push(-2.0 * weights.forces * r / n_comp);
-            }
-            dirs.push(v);
-        }
-        let (_, gradient) = self.param_vjp_prepared(&p, &a, Some(&dirs), None)?;
-        Ok(LossAndGradient {
-            loss: weights.energy * e_sq / b + weights.forces * f_sq / n_comp,
-            energy_rmse: (e_sq / b).sqrt(),
-            force_rmse: (f_sq / n_comp).sqrt(),
-            gradient,
-        })
+        let r = fm_residuals(data, &evals, weights);
+        let (_, gradient) =
+            self.param_vjp_prepared(&p, &r.energy_weights, Some(&r.directions), None)?;
+        Ok(r.with_gradient(gradient))
     }
 }
 
@@ -757,28 +735,14 @@ impl Potential for SchNet {
         config: &Configuration<'_>,
         out: &mut Evaluation,
     ) -> thermograd_md::Result<()> {
-        let n = config.positions.len();
-        if out.forces.len() != n {
-            return Err(MdError::Mismatch {
-                what: "force buffer length",
-                expected: n,
-                got: out.forces.len(),
-            });
-        }
-        let e = self
-            .evaluate(
+        add_model_evaluation(self.name(), config, out, || {
+            self.evaluate(
                 config.positions,
                 config.species,
                 config.simbox,
                 config.neighbors,
             )
-            .map_err(|e| e.into_md(self.name()))?;
-        out.energy += e.energy;
-        for (a, b) in out.forces.iter_mut().zip(&e.forces) {
-            *a += b;
-        }
-        out.virial += e.virial;
-        Ok(())
+        })
     }
 
     fn name(&self) -> &str {

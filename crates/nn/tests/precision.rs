@@ -4,6 +4,9 @@
 //! NVE run), and model files of `f32` models.
 #![allow(clippy::needless_range_loop)] // index loops mirror the formulas
 
+mod common;
+
+use common::{random_frame, triclinic};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use thermograd_geometry::{SimBox, Vec3};
@@ -218,32 +221,6 @@ fn bp_model(seed: u64) -> BehlerParrinello {
     }
     .build(seed)
     .unwrap()
-}
-
-/// Random positions with a minimum separation (minimum image in `simbox`).
-fn random_frame(n: usize, simbox: &SimBox, extent: f64, seed: u64) -> Frame {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut positions: Vec<Vec3> = Vec::new();
-    while positions.len() < n {
-        let r = Vec3::new(
-            rng.gen_range(0.0..extent),
-            rng.gen_range(0.0..extent),
-            rng.gen_range(0.0..extent),
-        );
-        if positions.iter().all(|p| simbox.distance(p, &r) > 0.9) {
-            positions.push(r);
-        }
-    }
-    let species = (0..n).map(|i| (i % 3 == 0) as u32).collect();
-    Frame {
-        positions,
-        species,
-        simbox: simbox.clone(),
-    }
-}
-
-fn triclinic() -> SimBox {
-    SimBox::from_lengths_angles([5.0, 5.5, 6.0], [80.0, 75.0, 65.0]).unwrap()
 }
 
 fn flat(v: &[Vec3]) -> Vec<f64> {

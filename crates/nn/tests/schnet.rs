@@ -2,6 +2,9 @@
 //! cotangents) against finite differences, invariances, batching, MD energy
 //! conservation, files.
 
+mod common;
+
+use common::{check_invariances, random_frame, triclinic};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -36,32 +39,6 @@ fn model(seed: u64) -> SchNet {
     })
     .unwrap();
     m
-}
-
-/// Random positions with a minimum separation (minimum image in `simbox`).
-fn random_frame(n: usize, simbox: &SimBox, extent: f64, seed: u64) -> Frame {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut positions: Vec<Vec3> = Vec::new();
-    while positions.len() < n {
-        let r = Vec3::new(
-            rng.gen_range(0.0..extent),
-            rng.gen_range(0.0..extent),
-            rng.gen_range(0.0..extent),
-        );
-        if positions.iter().all(|p| simbox.distance(p, &r) > 0.9) {
-            positions.push(r);
-        }
-    }
-    let species = (0..n).map(|i| (i % 3 == 0) as u32).collect();
-    Frame {
-        positions,
-        species,
-        simbox: simbox.clone(),
-    }
-}
-
-fn triclinic() -> SimBox {
-    SimBox::from_lengths_angles([5.0, 5.5, 6.0], [80.0, 75.0, 65.0]).unwrap()
 }
 
 fn energy(m: &SchNet, f: &Frame) -> f64 {
@@ -473,13 +450,6 @@ fn potential_file_round_trip() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-fn rotation(ax: f64, ay: f64, az: f64) -> Mat3 {
-    let rx = nalgebra::Rotation3::from_axis_angle(&Vec3::x_axis(), ax);
-    let ry = nalgebra::Rotation3::from_axis_angle(&Vec3::y_axis(), ay);
-    let rz = nalgebra::Rotation3::from_axis_angle(&Vec3::z_axis(), az);
-    (rz * ry * rx).into_inner()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
 
@@ -492,43 +462,7 @@ proptest! {
         atom in 0usize..10,
     ) {
         let m = model(41);
-        let simbox = triclinic();
-        let f = random_frame(10, &simbox, 5.0, seed);
-        let e0 = m.evaluate(&f.positions, &f.species, &f.simbox, None).unwrap();
-        let tol = 1e-9 * (1.0 + e0.energy.abs());
-
-        // Translation (periodic box).
-        let mut p = f.clone();
-        for r in &mut p.positions { *r += Vec3::from(t); }
-        prop_assert!((energy(&m, &p) - e0.energy).abs() < tol);
-
-        // One atom shifted by a lattice vector.
-        let mut p = f.clone();
-        let h = simbox.cell().unwrap();
-        p.positions[atom] += h * Vec3::new(shift[0] as f64, shift[1] as f64, shift[2] as f64);
-        let e = m.evaluate(&p.positions, &p.species, &p.simbox, None).unwrap();
-        prop_assert!((e.energy - e0.energy).abs() < tol);
-        for (a, b) in e.forces.iter().zip(&e0.forces) {
-            prop_assert!((a - b).norm() < 1e-9);
-        }
-
-        // Permutation of two atoms of the same species (1 ↔ 2 are both species 0).
-        let mut p = f.clone();
-        p.positions.swap(1, 2);
-        let e = m.evaluate(&p.positions, &p.species, &p.simbox, None).unwrap();
-        prop_assert!((e.energy - e0.energy).abs() < tol);
-        prop_assert!((e.forces[1] - e0.forces[2]).norm() < 1e-9);
-
-        // Rotation (open boundaries; forces rotate with the frame).
-        let open = Frame { simbox: SimBox::open(), ..f.clone() };
-        let eo = m.evaluate(&open.positions, &open.species, &open.simbox, None).unwrap();
-        let rot = rotation(angles[0], angles[1], angles[2]);
-        let mut p = open.clone();
-        for r in &mut p.positions { *r = rot * *r; }
-        let e = m.evaluate(&p.positions, &p.species, &p.simbox, None).unwrap();
-        prop_assert!((e.energy - eo.energy).abs() < 1e-9 * (1.0 + eo.energy.abs()));
-        for (a, b) in e.forces.iter().zip(&eo.forces) {
-            prop_assert!((a - rot * b).norm() < 1e-9);
-        }
+        let eval = |f: &Frame| m.evaluate(&f.positions, &f.species, &f.simbox, None).unwrap();
+        check_invariances(&eval, seed, t, angles, shift, atom)?;
     }
 }
