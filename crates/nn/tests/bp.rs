@@ -4,14 +4,17 @@
 
 mod common;
 
-use common::{check_invariances, random_frame, triclinic};
-use proptest::prelude::*;
-use thermograd_geometry::{scale_positions, Mat3, SimBox};
-use thermograd_md::{
-    Configuration, Evaluation, ForceField, LennardJonesConfig, Potential, PotentialSum, Simulation,
-    State, Truncation, VelocityVerlet,
+use common::{
+    assert_list_path_agrees, assert_virial_is_strain_derivative, check_invariances, force_fd_error,
+    random_frame, triclinic,
 };
-use thermograd_neighbors::{ListKind, NeighborList, NeighborListConfig};
+use proptest::prelude::*;
+use thermograd_geometry::SimBox;
+use thermograd_md::{
+    Evaluation, ForceField, LennardJonesConfig, PotentialSum, Simulation, State, Truncation,
+    VelocityVerlet,
+};
+use thermograd_neighbors::NeighborList;
 use thermograd_nn::{
     Activation, AngularKind, BehlerParrinello, BehlerParrinelloConfig, Frame, LabeledFrame,
     LossWeights, ModelFile, NnError, SymmetryFunctions, Trainable,
@@ -27,10 +30,9 @@ fn model(kind: AngularKind, seed: u64) -> BehlerParrinello {
     .unwrap()
 }
 
-fn energy(m: &BehlerParrinello, f: &Frame) -> f64 {
-    m.evaluate(&f.positions, &f.species, &f.simbox, None)
+fn evaluate(m: &BehlerParrinello, f: &Frame, list: Option<&NeighborList>) -> Evaluation {
+    m.evaluate(&f.positions, &f.species, &f.simbox, list)
         .unwrap()
-        .energy
 }
 
 #[test]
@@ -42,24 +44,7 @@ fn forces_match_finite_differences() {
     ] {
         let m = model(kind, 1);
         let f = random_frame(14, &simbox, 5.0, 2);
-        let e = m
-            .evaluate(&f.positions, &f.species, &f.simbox, None)
-            .unwrap();
-        let scale = e.forces.iter().map(|v| v.norm()).fold(0.0, f64::max);
-        assert!(scale > 1e-3, "forces should not vanish");
-        let h = 1e-5;
-        let mut worst: f64 = 0.0;
-        for i in 0..f.positions.len() {
-            for a in 0..3 {
-                let mut p = f.clone();
-                p.positions[i][a] += h;
-                let ep = energy(&m, &p);
-                p.positions[i][a] -= 2.0 * h;
-                let em = energy(&m, &p);
-                let fd = -(ep - em) / (2.0 * h);
-                worst = worst.max((fd - e.forces[i][a]).abs() / scale);
-            }
-        }
+        let worst = force_fd_error(&|f| evaluate(&m, f, None), &f);
         println!("{kind:?}: worst relative force error {worst:e}");
         assert!(
             worst < 1e-6,
@@ -72,74 +57,14 @@ fn forces_match_finite_differences() {
 fn virial_matches_strain_derivative() {
     let m = model(AngularKind::G4, 3);
     let f = random_frame(14, &triclinic(), 5.0, 4);
-    let e = m
-        .evaluate(&f.positions, &f.species, &f.simbox, None)
-        .unwrap();
-    let h = 1e-6;
-    let scale = e.virial.abs().max().max(1e-3);
-    for a in 0..3 {
-        for b in 0..3 {
-            let mut es = [0.0; 2];
-            for (s, out) in [h, -h].iter().zip(&mut es) {
-                let mut mu = Mat3::identity();
-                mu[(a, b)] += s;
-                let mut p = f.clone();
-                scale_positions(&mut p.positions, &mu);
-                p.simbox = f.simbox.deformed(&mu).unwrap();
-                *out = energy(&m, &p);
-            }
-            // W = Σ x ⊗ F, so W_ba = −∂E/∂ε_ab.
-            let fd = -(es[0] - es[1]) / (2.0 * h);
-            assert!(
-                (fd - e.virial[(b, a)]).abs() / scale < 1e-6,
-                "({a},{b}): {fd} vs {}",
-                e.virial[(b, a)]
-            );
-        }
-    }
+    assert_virial_is_strain_derivative(&|f| evaluate(&m, f, None), &f);
 }
 
 #[test]
 fn neighbor_list_path_agrees_with_cell_list_path() {
     let m = model(AngularKind::G4, 5);
     let f = random_frame(20, &triclinic(), 5.0, 6);
-    let reference = m
-        .evaluate(&f.positions, &f.species, &f.simbox, None)
-        .unwrap();
-    for kind in [ListKind::Half, ListKind::Full] {
-        let mut list = NeighborList::new(NeighborListConfig {
-            cutoff: 3.2,
-            skin: 0.3,
-            kind,
-        })
-        .unwrap();
-        list.update(&f.positions, &f.simbox).unwrap();
-        let e = m
-            .evaluate(&f.positions, &f.species, &f.simbox, Some(&list))
-            .unwrap();
-        assert!((e.energy - reference.energy).abs() < 1e-10);
-        for (a, b) in e.forces.iter().zip(&reference.forces) {
-            assert!((a - b).norm() < 1e-10);
-        }
-        assert!((e.virial - reference.virial).abs().max() < 1e-10);
-    }
-    // Through the Potential trait with the MD crate's half list.
-    let mut list = NeighborList::new(NeighborListConfig {
-        cutoff: 3.0,
-        skin: 0.2,
-        kind: ListKind::Half,
-    })
-    .unwrap();
-    list.update(&f.positions, &f.simbox).unwrap();
-    let config = Configuration {
-        positions: &f.positions,
-        species: &f.species,
-        simbox: &f.simbox,
-        neighbors: Some(&list),
-    };
-    let mut out = Evaluation::zeros(f.positions.len());
-    m.add_to(&config, &mut out).unwrap();
-    assert!((out.energy - reference.energy).abs() < 1e-10);
+    assert_list_path_agrees(&|f, list| evaluate(&m, f, list), &f);
 }
 
 #[test]

@@ -4,16 +4,19 @@
 
 mod common;
 
-use common::{check_invariances, random_frame, triclinic};
+use common::{
+    assert_list_path_agrees, assert_virial_is_strain_derivative, check_invariances, force_fd_error,
+    random_frame, triclinic,
+};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use thermograd_geometry::{scale_positions, Mat3, SimBox, Vec3};
+use thermograd_geometry::{Mat3, SimBox, Vec3};
 use thermograd_md::{
-    ForceField, LennardJonesConfig, Potential, PotentialSum, Simulation, State, Truncation,
-    VelocityVerlet,
+    Evaluation, ForceField, LennardJonesConfig, Potential, PotentialSum, Simulation, State,
+    Truncation, VelocityVerlet,
 };
-use thermograd_neighbors::{ListKind, NeighborList, NeighborListConfig};
+use thermograd_neighbors::NeighborList;
 use thermograd_nn::{
     Activation, Committee, Frame, LabeledFrame, LossWeights, ModelFile, NnError, SchNet,
     SchNetConfig, SchNetNormalization, Trainable,
@@ -41,6 +44,11 @@ fn model(seed: u64) -> SchNet {
     m
 }
 
+fn evaluate(m: &SchNet, f: &Frame, list: Option<&NeighborList>) -> Evaluation {
+    m.evaluate(&f.positions, &f.species, &f.simbox, list)
+        .unwrap()
+}
+
 fn energy(m: &SchNet, f: &Frame) -> f64 {
     m.evaluate(&f.positions, &f.species, &f.simbox, None)
         .unwrap()
@@ -52,26 +60,11 @@ fn forces_match_finite_differences() {
     for simbox in [triclinic(), SimBox::open()] {
         let m = model(1);
         let f = random_frame(12, &simbox, 5.0, 2);
-        let e = m
-            .evaluate(&f.positions, &f.species, &f.simbox, None)
-            .unwrap();
-        let scale = e.forces.iter().map(|v| v.norm()).fold(0.0, f64::max);
-        assert!(scale > 1e-3, "forces should not vanish");
-        let h = 1e-5;
-        let mut worst: f64 = 0.0;
-        for i in 0..f.positions.len() {
-            for a in 0..3 {
-                let mut p = f.clone();
-                p.positions[i][a] += h;
-                let ep = energy(&m, &p);
-                p.positions[i][a] -= 2.0 * h;
-                let em = energy(&m, &p);
-                let fd = -(ep - em) / (2.0 * h);
-                worst = worst.max((fd - e.forces[i][a]).abs() / scale);
-            }
-        }
+        let worst = force_fd_error(&|f| evaluate(&m, f, None), &f);
         assert!(worst < 1e-7, "worst relative force error {worst:e}");
+        let e = evaluate(&m, &f, None);
         let net: Vec3 = e.forces.iter().sum();
+        let scale = e.forces.iter().map(|v| v.norm()).fold(0.0, f64::max);
         assert!(net.norm() < 1e-10 * scale, "net force {net}");
     }
 }
@@ -80,57 +73,14 @@ fn forces_match_finite_differences() {
 fn virial_matches_strain_derivative() {
     let m = model(3);
     let f = random_frame(12, &triclinic(), 5.0, 4);
-    let e = m
-        .evaluate(&f.positions, &f.species, &f.simbox, None)
-        .unwrap();
-    let h = 1e-6;
-    let scale = e.virial.abs().max().max(1e-3);
-    for a in 0..3 {
-        for b in 0..3 {
-            let mut es = [0.0; 2];
-            for (s, out) in [h, -h].iter().zip(&mut es) {
-                let mut mu = Mat3::identity();
-                mu[(a, b)] += s;
-                let mut p = f.clone();
-                scale_positions(&mut p.positions, &mu);
-                p.simbox = f.simbox.deformed(&mu).unwrap();
-                *out = energy(&m, &p);
-            }
-            // W = Σ x ⊗ F, so W_ba = −∂E/∂ε_ab.
-            let fd = -(es[0] - es[1]) / (2.0 * h);
-            assert!(
-                (fd - e.virial[(b, a)]).abs() / scale < 1e-6,
-                "({a},{b}): {fd} vs {}",
-                e.virial[(b, a)]
-            );
-        }
-    }
+    assert_virial_is_strain_derivative(&|f| evaluate(&m, f, None), &f);
 }
 
 #[test]
 fn neighbor_list_path_agrees_with_cell_list_path() {
     let m = model(5);
     let f = random_frame(16, &triclinic(), 5.0, 6);
-    let reference = m
-        .evaluate(&f.positions, &f.species, &f.simbox, None)
-        .unwrap();
-    for kind in [ListKind::Half, ListKind::Full] {
-        let mut list = NeighborList::new(NeighborListConfig {
-            cutoff: 3.2,
-            skin: 0.3,
-            kind,
-        })
-        .unwrap();
-        list.update(&f.positions, &f.simbox).unwrap();
-        let e = m
-            .evaluate(&f.positions, &f.species, &f.simbox, Some(&list))
-            .unwrap();
-        assert!((e.energy - reference.energy).abs() < 1e-10);
-        for (a, b) in e.forces.iter().zip(&reference.forces) {
-            assert!((a - b).norm() < 1e-10);
-        }
-        assert!((e.virial - reference.virial).abs().max() < 1e-10);
-    }
+    assert_list_path_agrees(&|f, list| evaluate(&m, f, list), &f);
 }
 
 #[test]

@@ -5,8 +5,9 @@
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use thermograd_geometry::{Mat3, SimBox, Vec3};
+use thermograd_geometry::{scale_positions, Mat3, SimBox, Vec3};
 use thermograd_md::Evaluation;
+use thermograd_neighbors::{ListKind, NeighborList, NeighborListConfig};
 use thermograd_nn::Frame;
 
 /// Random positions with a minimum separation (minimum image in `simbox`).
@@ -101,4 +102,77 @@ pub fn check_invariances(
         prop_assert!((a - rot * b).norm() < 1e-9);
     }
     Ok(())
+}
+
+/// Worst error of the forces against central differences of the energy (step 1e-5),
+/// relative to the largest force; also asserts that the forces do not vanish.
+pub fn force_fd_error(eval: &dyn Fn(&Frame) -> Evaluation, f: &Frame) -> f64 {
+    let e = eval(f);
+    let scale = e.forces.iter().map(|v| v.norm()).fold(0.0, f64::max);
+    assert!(scale > 1e-3, "forces should not vanish");
+    let h = 1e-5;
+    let mut worst: f64 = 0.0;
+    for i in 0..f.positions.len() {
+        for a in 0..3 {
+            let mut p = f.clone();
+            p.positions[i][a] += h;
+            let ep = eval(&p).energy;
+            p.positions[i][a] -= 2.0 * h;
+            let em = eval(&p).energy;
+            let fd = -(ep - em) / (2.0 * h);
+            worst = worst.max((fd - e.forces[i][a]).abs() / scale);
+        }
+    }
+    worst
+}
+
+/// Asserts `W_ba = −∂E/∂ε_ab` (W = Σ x ⊗ F) by central differences of homogeneous
+/// strains, within 1e-6 of the largest virial entry.
+pub fn assert_virial_is_strain_derivative(eval: &dyn Fn(&Frame) -> Evaluation, f: &Frame) {
+    let e = eval(f);
+    let h = 1e-6;
+    let scale = e.virial.abs().max().max(1e-3);
+    for a in 0..3 {
+        for b in 0..3 {
+            let mut es = [0.0; 2];
+            for (s, out) in [h, -h].iter().zip(&mut es) {
+                let mut mu = Mat3::identity();
+                mu[(a, b)] += s;
+                let mut p = f.clone();
+                scale_positions(&mut p.positions, &mu);
+                p.simbox = f.simbox.deformed(&mu).unwrap();
+                *out = eval(&p).energy;
+            }
+            let fd = -(es[0] - es[1]) / (2.0 * h);
+            assert!(
+                (fd - e.virial[(b, a)]).abs() / scale < 1e-6,
+                "({a},{b}): {fd} vs {}",
+                e.virial[(b, a)]
+            );
+        }
+    }
+}
+
+/// Asserts that evaluating with an up-to-date Verlet list (half and full, cutoff 3.2,
+/// skin 0.3) gives what `eval` gives without one.
+pub fn assert_list_path_agrees(
+    eval: &dyn Fn(&Frame, Option<&NeighborList>) -> Evaluation,
+    f: &Frame,
+) {
+    let reference = eval(f, None);
+    for kind in [ListKind::Half, ListKind::Full] {
+        let mut list = NeighborList::new(NeighborListConfig {
+            cutoff: 3.2,
+            skin: 0.3,
+            kind,
+        })
+        .unwrap();
+        list.update(&f.positions, &f.simbox).unwrap();
+        let e = eval(f, Some(&list));
+        assert!((e.energy - reference.energy).abs() < 1e-10);
+        for (a, b) in e.forces.iter().zip(&reference.forces) {
+            assert!((a - b).norm() < 1e-10);
+        }
+        assert!((e.virial - reference.virial).abs().max() < 1e-10);
+    }
 }
