@@ -103,7 +103,7 @@ fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T> {
 
 /// Atoms per rayon task in the element-wise loops of the integrators (below it they
 /// run on one thread).
-const MIN_ATOMS_PER_TASK: usize = 4096;
+const MIN_ATOMS_PER_TASK: usize = 1024;
 
 fn kick(state: &mut State, eval: &Evaluation, dt: f64) {
     state

@@ -12,6 +12,11 @@
 //! around its own: two points closer than `r` differ by at most `r / w_k` in fractional
 //! coordinate `k`. Half-cutoff bins test about 15.6·r³ candidate volume per atom instead
 //! of the 27·r³ of cutoff-sized bins with a 27-bin stencil.
+//!
+//! Half lists need about half of that. The half rule compares atoms by their rank in bin
+//! order, so for an atom inside the cell the bins before its own in the stencil hold only
+//! atoms it does not keep, and are skipped whole (LAMMPS' half stencil, with ghosts and
+//! small cells handled by the same rule).
 
 use rayon::prelude::*;
 use thermograd_geometry::{Mat3, SimBox};
@@ -46,12 +51,8 @@ impl Extended {
     pub fn build(positions: &[Vec3], simbox: &SimBox, reach: f64) -> Result<Self> {
         let n = positions.len();
         let mut ext = Extended {
-            positions: Vec::with_capacity(n),
-            source: Vec::with_capacity(n),
-            translation: Vec::with_capacity(n),
-            lattice_shift: Vec::with_capacity(n),
-            image: Vec::with_capacity(n),
             n_real: n,
+            ..Extended::default()
         };
         let (Some(h), Some(widths)) = (simbox.cell(), simbox.perpendicular_widths()) else {
             ext.positions.extend_from_slice(positions);
@@ -76,6 +77,13 @@ impl Extended {
                 entries,
             });
         }
+        // Room for the expected images plus a margin, so the vectors rarely regrow.
+        let capacity = (entries * 1.05) as usize + 64;
+        ext.positions.reserve(capacity);
+        ext.source.reserve(capacity);
+        ext.translation.reserve(capacity);
+        ext.lattice_shift.reserve(capacity);
+        ext.image.reserve(capacity);
         let mut fractional = Vec::with_capacity(n);
         for (k, x) in positions.iter().enumerate() {
             let s = inverse * x;
@@ -107,24 +115,27 @@ impl Extended {
             fractional.push(sw);
         }
         let n_max = pad.map(|p| p.ceil() as i32);
-        // Per axis, the shifts that keep the image within the padded cell; most atoms
-        // have only the zero shift on every axis, so the product loop is usually empty.
-        let mut axis_shifts: [Vec<i32>; 3] = Default::default();
+        // Per axis, the range of shifts that keep the image within the padded cell; most
+        // atoms have only the zero shift on every axis, so the product loop is usually
+        // empty.
+        let mut axis_shifts = [(0i32, 0i32); 3];
         for (k, &sw) in fractional.iter().enumerate() {
+            let mut only_self = true;
             for a in 0..3 {
-                axis_shifts[a].clear();
-                axis_shifts[a].extend(
-                    (-n_max[a]..=n_max[a]).filter(|&i| {
-                        sw[a] + i as f64 >= -pad[a] && sw[a] + (i as f64) < 1.0 + pad[a]
-                    }),
-                );
+                let inside =
+                    |i: i32| sw[a] + i as f64 >= -pad[a] && sw[a] + (i as f64) < 1.0 + pad[a];
+                let first = (-n_max[a]..=0).find(|&i| inside(i)).unwrap_or(0);
+                let last = (0..=n_max[a]).rev().find(|&i| inside(i)).unwrap_or(0);
+                axis_shifts[a] = (first, last);
+                only_self &= first == 0 && last == 0;
             }
-            if axis_shifts.iter().all(|s| s.len() == 1) {
+            if only_self {
                 continue;
             }
-            for &i in &axis_shifts[0] {
-                for &j in &axis_shifts[1] {
-                    for &l in &axis_shifts[2] {
+            let [(i0, i1), (j0, j1), (l0, l1)] = axis_shifts;
+            for i in i0..=i1 {
+                for j in j0..=j1 {
+                    for l in l0..=l1 {
                         if (i, j, l) == (0, 0, 0) {
                             continue;
                         }
@@ -177,10 +188,17 @@ impl Extended {
             .par_iter_mut()
             .zip(self.source.par_iter())
             .zip(self.translation.par_iter())
-            .with_min_len(4096)
+            .with_min_len(REFRESH_TASK)
             .for_each(|((p, &s), t)| *p = positions[s as usize] + t);
     }
 }
+
+/// Entries per parallel task of [`Extended::refresh`]: copying is so cheap that waking a
+/// second thread costs more than the copy below tens of thousands of entries.
+const REFRESH_TASK: usize = 2048;
+
+/// Candidates per block of [`CellList::rows_of_bins`] (a power of two).
+const ROW_BLOCK: usize = 64;
 
 /// How many bins one cutoff spans: bins are `reach / SUBDIVISION` thick and the stencil
 /// reaches `SUBDIVISION` bins in each direction.
@@ -208,14 +226,21 @@ struct Bins {
     bin_of_real: Vec<u32>,
     /// Per slot of `members`, stored in bin order (structure of arrays) so the pair
     /// search reads memory sequentially and the distance test vectorizes: coordinates,
-    /// and `2·source + (image shift is positive)`, which turns the half-list rule
-    /// "source > i, or source = i with a positive shift" into `key > 2·i`.
+    /// and `2·rank(source) + (image shift is positive)`, where `rank` numbers the real
+    /// atoms in bin order. That turns the half-list rule "rank(source) > rank(i), or
+    /// source = i with a positive shift" into `key > 2·rank(i)`; ranking in bin order
+    /// rather than by index means that for an atom inside the cell every bin before its
+    /// own holds only smaller keys, so half of the stencil can be skipped (see
+    /// `bin_max_key`).
     slot_x: Vec<f64>,
     slot_y: Vec<f64>,
     slot_z: Vec<f64>,
     slot_key: Vec<u64>,
-    /// Bin of each slot.
-    slot_bin: Vec<u32>,
+    /// The largest key in each bin (0 for an empty bin): a bin whose largest key is at
+    /// most `2·rank(i)` holds nothing for atom `i`'s half-list row.
+    bin_max_key: Vec<u64>,
+    /// Bin-order rank of each real atom.
+    rank_of_real: Vec<u32>,
 }
 
 impl Bins {
@@ -283,7 +308,8 @@ impl Bins {
             slot_y: Vec::new(),
             slot_z: Vec::new(),
             slot_key: Vec::new(),
-            slot_bin: Vec::new(),
+            bin_max_key: Vec::new(),
+            rank_of_real: Vec::new(),
         };
         let n_bins: usize = counts.iter().product();
         let bin_of: Vec<u32> = ext
@@ -317,14 +343,32 @@ impl Bins {
             .iter()
             .map(|&k| ext.positions[k as usize].z)
             .collect();
+        let mut rank_of_real = vec![0u32; ext.n_real];
+        let mut rank = 0;
+        for &k in &members {
+            if (k as usize) < ext.n_real {
+                rank_of_real[k as usize] = rank;
+                rank += 1;
+            }
+        }
         bins.slot_key = members
             .iter()
             .map(|&k| {
                 let k = k as usize;
-                2 * ext.source[k] as u64 + shift_is_positive(ext.image[k]) as u64
+                let source = ext.source[k] as usize;
+                2 * rank_of_real[source] as u64 + shift_is_positive(ext.image[k]) as u64
             })
             .collect();
-        bins.slot_bin = members.iter().map(|&k| bin_of[k as usize]).collect();
+        bins.bin_max_key = (0..n_bins)
+            .map(|b| {
+                bins.slot_key[start[b] as usize..start[b + 1] as usize]
+                    .iter()
+                    .copied()
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        bins.rank_of_real = rank_of_real;
         bins.start = start;
         bins.members = members;
         bins
@@ -334,7 +378,9 @@ impl Bins {
         let u = self.scale * p + self.offset;
         let mut c = [0usize; 3];
         for k in 0..3 {
-            c[k] = (u[k].floor().max(0.0) as usize).min(self.counts[k] - 1);
+            // `as` truncates toward zero and saturates (negative and NaN → 0), which for
+            // the clamped result equals `floor` without its library call.
+            c[k] = (u[k] as usize).min(self.counts[k] - 1);
         }
         c
     }
@@ -345,23 +391,69 @@ impl Bins {
     }
 
     /// Calls `f(slots)` for every run of contiguous slots of `members` in the stencil of
-    /// bins around bin `bin`.
+    /// bins around bin `bin`, leaving out the bins whose keys are all at most `min_key`
+    /// (pass `None` to keep every bin).
     #[inline]
-    fn for_each_candidate_run(&self, bin: usize, mut f: impl FnMut(std::ops::Range<usize>)) {
+    fn for_each_candidate_run(
+        &self,
+        bin: usize,
+        min_key: Option<u64>,
+        mut f: impl FnMut(std::ops::Range<usize>),
+    ) {
         let [na, nb, nc] = self.counts;
         let (a, b, c) = (bin / (nb * nc), (bin / nc) % nb, bin % nc);
         let r = SUBDIVISION;
         for ia in a.saturating_sub(r)..=(a + r).min(na - 1) {
             for ib in b.saturating_sub(r)..=(b + r).min(nb - 1) {
                 let row = (ia * nb + ib) * nc;
-                let lo = row + c.saturating_sub(r);
-                let hi = row + (c + r).min(nc - 1);
+                let mut lo = row + c.saturating_sub(r);
+                let mut hi = row + (c + r).min(nc - 1) + 1;
+                if let Some(min_key) = min_key {
+                    while lo < hi && self.bin_max_key[lo] <= min_key {
+                        lo += 1;
+                    }
+                    while lo < hi && self.bin_max_key[hi - 1] <= min_key {
+                        hi -= 1;
+                    }
+                    if lo == hi {
+                        continue;
+                    }
+                }
                 // Bins along the last axis are contiguous in `members`.
                 let first = self.start[lo] as usize;
-                let last = self.start[hi + 1] as usize;
+                let last = self.start[hi] as usize;
                 f(first..last);
             }
         }
+    }
+}
+
+/// The candidates of one bin's stencil, gathered into contiguous arrays by
+/// [`CellList::rows_of_bins`] (kept between bins to reuse the memory).
+#[derive(Debug, Default)]
+pub(crate) struct Candidates {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    z: Vec<f64>,
+    key: Vec<u64>,
+    member: Vec<u32>,
+}
+
+impl Candidates {
+    fn clear(&mut self) {
+        self.x.clear();
+        self.y.clear();
+        self.z.clear();
+        self.key.clear();
+        self.member.clear();
+    }
+
+    fn extend(&mut self, bins: &Bins, run: std::ops::Range<usize>) {
+        self.x.extend_from_slice(&bins.slot_x[run.clone()]);
+        self.y.extend_from_slice(&bins.slot_y[run.clone()]);
+        self.z.extend_from_slice(&bins.slot_z[run.clone()]);
+        self.key.extend_from_slice(&bins.slot_key[run.clone()]);
+        self.member.extend_from_slice(&bins.members[run]);
     }
 }
 
@@ -401,7 +493,7 @@ impl CellList {
         self.ext.positions.len() - self.ext.n_real
     }
 
-    /// Calls `f` with every pair within the cutoff.
+    /// Calls `f` with every pair within the cutoff; pairs of a half list have `i ≤ j`.
     pub fn for_each_pair(&self, kind: ListKind, mut f: impl FnMut(Pair)) {
         let cut2 = self.cutoff * self.cutoff;
         for i in 0..self.ext.n_real {
@@ -411,7 +503,8 @@ impl CellList {
                     j: self.ext.source[j] as usize,
                     d,
                     r2,
-                })
+                }
+                .oriented(kind))
             });
         }
     }
@@ -435,12 +528,14 @@ impl CellList {
     ) {
         let ri = self.ext.positions[i];
         let bins = &self.bins;
-        bins.for_each_candidate_run(bins.bin_of_real[i] as usize, |run| {
+        let rank = bins.rank_of_real[i] as u64;
+        let min_key = (kind == ListKind::Half).then_some(2 * rank);
+        bins.for_each_candidate_run(bins.bin_of_real[i] as usize, min_key, |run| {
             for slot in run {
-                let source = (bins.slot_key[slot] / 2) as usize;
+                let same_source = bins.slot_key[slot] / 2 == rank;
                 let keep = match kind {
                     ListKind::Full => true,
-                    ListKind::Half => bins.slot_key[slot] > 2 * i as u64,
+                    ListKind::Half => bins.slot_key[slot] > 2 * rank,
                 };
                 let d = Vec3::new(
                     bins.slot_x[slot] - ri.x,
@@ -451,76 +546,87 @@ impl CellList {
                 // The atom itself is the only entry at distance zero with source i and a
                 // zero shift; `keep` already rejects it for half lists, `r2 > 0` for full
                 // lists.
-                if keep && r2 < cut2 && (r2 > 0.0 || source != i) {
+                if keep && r2 < cut2 && (r2 > 0.0 || !same_source) {
                     f(bins.members[slot] as usize, d, r2);
                 }
             }
         });
     }
 
-    /// Appends to `out` every extended entry within `sqrt(cut2)` of the real atom in
-    /// slot `slot` (see [`CellList::real_slots`]) that `kind` keeps, in slot order; the
-    /// same entries as [`CellList::neighbors_of`].
+    /// Number of bins.
+    pub(crate) fn n_bins(&self) -> usize {
+        self.bins.start.len() - 1
+    }
+
+    /// The rows of the real atoms in bins `bins`, in slot order: for each such atom,
+    /// appends to `out` every extended entry within `sqrt(cut2)` that `kind` keeps (the
+    /// same entries as [`CellList::neighbors_of`]) and then calls
+    /// `row_done(atom, out.len())`.
     ///
-    /// The loop has no data-dependent branch: every candidate is written past the kept
-    /// ones and the count advances only when it is kept (about a quarter of the
-    /// candidates are), which avoids a mispredicted branch per candidate. The atom's own
-    /// data are read from its slot, next to the previous atom's in bin order.
-    #[inline]
-    pub(crate) fn row_into(&self, slot: usize, kind: ListKind, cut2: f64, out: &mut Vec<u32>) {
-        let bins = &self.bins;
-        let i = bins.members[slot] as usize;
-        let ri = Vec3::new(bins.slot_x[slot], bins.slot_y[slot], bins.slot_z[slot]);
-        let key_i = 2 * i as u64;
-        bins.for_each_candidate_run(bins.slot_bin[slot] as usize, |run| {
-            let len = out.len();
-            out.resize(len + run.len(), 0);
-            let (xs, ys, zs) = (
-                &bins.slot_x[run.clone()],
-                &bins.slot_y[run.clone()],
-                &bins.slot_z[run.clone()],
-            );
-            let keys = &bins.slot_key[run.clone()];
-            let members = &bins.members[run.clone()];
-            let dest = &mut out[len..];
-            let mut kept = 0;
-            for k in 0..members.len() {
-                let (dx, dy, dz) = (xs[k] - ri.x, ys[k] - ri.y, zs[k] - ri.z);
-                let r2 = dx * dx + dy * dy + dz * dz;
-                let keep = match kind {
-                    ListKind::Half => (r2 < cut2) & (keys[k] > key_i),
-                    ListKind::Full => (r2 < cut2) & ((r2 > 0.0) | (keys[k] / 2 != i as u64)),
-                };
-                dest[kept] = members[k];
-                kept += keep as usize;
+    /// The candidates of a bin's stencil are gathered once into `scratch` (contiguous
+    /// arrays) and shared by the two or three atoms of the bin. Each atom then tests
+    /// them in blocks of [`ROW_BLOCK`]: one loop without branches computes the keep
+    /// flags (it vectorizes), a second compacts the kept entries into a small array by
+    /// writing every candidate and advancing only past the kept ones, which avoids a
+    /// mispredicted branch per candidate.
+    pub(crate) fn rows_of_bins(
+        &self,
+        bins: std::ops::Range<usize>,
+        kind: ListKind,
+        cut2: f64,
+        scratch: &mut Candidates,
+        out: &mut Vec<u32>,
+        mut row_done: impl FnMut(u32, usize),
+    ) {
+        let b = &self.bins;
+        let n_real = self.ext.n_real as u32;
+        let mut keep = [false; ROW_BLOCK];
+        let mut kept = [0u32; ROW_BLOCK];
+        for bin in bins {
+            let own = b.start[bin] as usize..b.start[bin + 1] as usize;
+            // Real atoms sit in rank order within a bin, so the first one has the
+            // smallest key: bins it can skip, every atom of this bin can.
+            let Some(first_real) = own.clone().find(|&s| b.members[s] < n_real) else {
+                continue;
+            };
+            let min_key = (kind == ListKind::Half).then_some(b.slot_key[first_real]);
+            scratch.clear();
+            b.for_each_candidate_run(bin, min_key, |run| scratch.extend(b, run));
+            for slot in own.filter(|&s| b.members[s] < n_real) {
+                let (xi, yi, zi) = (b.slot_x[slot], b.slot_y[slot], b.slot_z[slot]);
+                let key_i = b.slot_key[slot];
+                let rank = key_i / 2;
+                let m = scratch.member.len();
+                let mut start = 0;
+                while start < m {
+                    let block = start..(start + ROW_BLOCK).min(m);
+                    start = block.end;
+                    let keep = &mut keep[..block.len()];
+                    let candidates = scratch.x[block.clone()]
+                        .iter()
+                        .zip(&scratch.y[block.clone()])
+                        .zip(&scratch.z[block.clone()])
+                        .zip(&scratch.key[block.clone()]);
+                    for (flag, (((&x, &y), &z), &key)) in keep.iter_mut().zip(candidates) {
+                        let (dx, dy, dz) = (x - xi, y - yi, z - zi);
+                        let r2 = dx * dx + dy * dy + dz * dz;
+                        *flag = match kind {
+                            ListKind::Half => (r2 < cut2) & (key > key_i),
+                            ListKind::Full => (r2 < cut2) & ((r2 > 0.0) | (key / 2 != rank)),
+                        };
+                    }
+                    let mut count = 0;
+                    for (&flag, &member) in keep.iter().zip(&scratch.member[block]) {
+                        // `count` ≤ the candidates seen so far < ROW_BLOCK: the mask only
+                        // lets the compiler drop the bounds check.
+                        kept[count & (ROW_BLOCK - 1)] = member;
+                        count += flag as usize;
+                    }
+                    out.extend_from_slice(&kept[..count]);
+                }
+                row_done(b.members[slot], out.len());
             }
-            out.truncate(len + kept);
-        });
-    }
-
-    /// Slots (positions in bin order) of the real atoms, in bin order.
-    pub(crate) fn real_slots(&self) -> Vec<u32> {
-        let n_real = self.ext.n_real as u32;
-        (0..self.bins.members.len() as u32)
-            .filter(|&s| self.bins.members[s as usize] < n_real)
-            .collect()
-    }
-
-    /// The real atom or ghost in slot `slot`.
-    pub(crate) fn slot_member(&self, slot: u32) -> u32 {
-        self.bins.members[slot as usize]
-    }
-
-    /// Real atoms in bin order, so consecutive atoms share neighbouring bins.
-    #[allow(dead_code)]
-    pub(crate) fn spatial_order(&self) -> Vec<u32> {
-        let n_real = self.ext.n_real as u32;
-        self.bins
-            .members
-            .iter()
-            .copied()
-            .filter(|&k| k < n_real)
-            .collect()
+        }
     }
 
     pub(crate) fn into_extended(self) -> Extended {

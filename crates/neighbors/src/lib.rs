@@ -14,8 +14,9 @@
 //! own displacement vector. A pair stores the displacement **from `i` to `j`**
 //! (`d = r_j + L − r_i` for the lattice vector `L` of that image) and its squared length.
 //!
-//! A [`ListKind::Half`] list holds each interaction once (`i < j`, or an atom and one of
-//! each pair of its own images `±L`); a [`ListKind::Full`] list holds it from both sides.
+//! A [`ListKind::Half`] list holds each interaction once (reported as pairs with `i < j`,
+//! or an atom and one of each pair of its own images `±L`); a [`ListKind::Full`] list holds
+//! it from both sides.
 //!
 //! ```
 //! use thermograd_geometry::{SimBox, Vec3};
@@ -68,6 +69,24 @@ pub struct Pair {
     pub d: Vec3,
     /// Squared distance (length² units).
     pub r2: f64,
+}
+
+impl Pair {
+    /// The same interaction seen from the atom with the smaller index for half lists
+    /// (`i ≤ j`; rows of a half list hold each pair in whichever atom's row comes first
+    /// in bin order); full-list pairs are returned unchanged.
+    pub(crate) fn oriented(self, kind: ListKind) -> Pair {
+        if kind == ListKind::Half && self.j < self.i {
+            Pair {
+                i: self.j,
+                j: self.i,
+                d: -self.d,
+                r2: self.r2,
+            }
+        } else {
+            self
+        }
+    }
 }
 
 /// Sorts pairs into a canonical order (by `i`, `j`, then displacement), so lists built

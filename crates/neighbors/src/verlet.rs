@@ -4,12 +4,12 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thermograd_geometry::{Mat3, SimBox};
 
-use crate::cells::{CellList, Extended};
+use crate::cells::{Candidates, CellList, Extended};
 use crate::{check_cutoff, check_positions, ListKind, NeighborError, Pair, Result, Vec3};
 
-/// Rows built by one parallel task: the end of each atom's row within `list`, and the
-/// neighbours of those atoms, concatenated in the task's atom order.
-type ChunkRows = (Vec<u32>, Vec<u32>);
+/// Rows built by one parallel task: each atom with the end of its row within `list`, and
+/// the neighbours of those atoms, concatenated in the task's atom order.
+type ChunkRows = (Vec<(u32, u32)>, Vec<u32>);
 
 /// Parameters of a [`NeighborList`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -164,7 +164,7 @@ impl NeighborList {
         let (first, second, finite) = positions
             .par_iter()
             .zip(self.reference.par_iter())
-            .with_min_len(4096)
+            .with_min_len(1024)
             .fold(
                 || (0.0f64, 0.0f64, true),
                 |(a, b, ok), (x, x0)| {
@@ -199,36 +199,38 @@ impl NeighborList {
         let kind = self.config.kind;
         let reach2 = reach * reach;
         let n = positions.len();
-        // Atoms are visited in bin order (consecutive atoms scan the same bins, which
-        // keeps the search in cache) and their rows are stored in that order.
-        let slots = cells.real_slots();
-        let chunk = (n / (8 * rayon::current_num_threads()).max(1)).clamp(64, 4096);
-        let parts: Vec<ChunkRows> = slots
-            .par_chunks(chunk)
-            .map(|slots| {
-                let mut ends = Vec::with_capacity(slots.len());
-                let mut list = Vec::with_capacity(slots.len() * 48);
-                for &slot in slots {
-                    cells.row_into(slot as usize, kind, reach2, &mut list);
-                    ends.push(list.len() as u32);
-                }
-                (ends, list)
+        // Atoms are visited bin by bin (the atoms of a bin share one gathered stencil,
+        // and consecutive bins overlap, which keeps the search in cache); their rows are
+        // stored in that order.
+        let n_bins = cells.n_bins();
+        let chunk = (n_bins / (8 * rayon::current_num_threads()).max(1)).clamp(16, 1024);
+        let parts: Vec<ChunkRows> = (0..n_bins.div_ceil(chunk))
+            .into_par_iter()
+            .map(|c| {
+                let bins = c * chunk..((c + 1) * chunk).min(n_bins);
+                let mut rows = Vec::new();
+                let mut list = Vec::with_capacity(bins.len() * 3 * 48);
+                let mut scratch = Candidates::default();
+                cells.rows_of_bins(bins, kind, reach2, &mut scratch, &mut list, |i, end| {
+                    rows.push((i, end as u32))
+                });
+                (rows, list)
             })
             .collect();
-        let order: Vec<u32> = slots.iter().map(|&s| cells.slot_member(s)).collect();
         self.rows.clear();
         self.rows.resize(n, (0, 0));
         self.neighbors.clear();
         self.neighbors
             .reserve(parts.iter().map(|(_, list)| list.len()).sum());
-        let mut atoms = order.iter();
-        for (ends, list) in &parts {
+        let mut order = Vec::with_capacity(n);
+        for (rows, list) in &parts {
             let base = self.neighbors.len();
             let mut start = base;
-            for (&end, &i) in ends.iter().zip(&mut atoms) {
+            for &(i, end) in rows {
                 let end = base + end as usize;
                 self.rows[i as usize] = (start, end);
                 start = end;
+                order.push(i);
             }
             self.neighbors.extend_from_slice(list);
         }
@@ -260,6 +262,10 @@ impl NeighborList {
     }
 
     /// Neighbour entries of real atom `i` within `cutoff + skin` at the last build.
+    ///
+    /// In a half list each interaction sits in the row of exactly one of its two atoms:
+    /// the one that comes first in the bin order of the last build (not necessarily the
+    /// one with the smaller index).
     #[inline]
     pub fn neighbors(&self, i: usize) -> &[u32] {
         let (start, end) = self.rows[i];
@@ -279,7 +285,7 @@ impl NeighborList {
     }
 
     /// Calls `f` with every pair currently within the cutoff (not the skin), with real
-    /// atom indices.
+    /// atom indices; pairs of a half list have `i ≤ j`.
     pub fn for_each_pair(&self, mut f: impl FnMut(Pair)) {
         let cut2 = self.config.cutoff * self.config.cutoff;
         for i in 0..self.ext.n_real {
@@ -293,7 +299,8 @@ impl NeighborList {
                         j: self.ext.source[j as usize] as usize,
                         d,
                         r2,
-                    });
+                    }
+                    .oriented(self.config.kind));
                 }
             }
         }
