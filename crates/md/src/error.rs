@@ -220,6 +220,18 @@ pub enum Fault {
         /// Which bound.
         reason: &'static str,
     },
+    /// An atom flew so far out of the periodic cell in one step that the neighbor list
+    /// cannot wrap it back: the run blew up.
+    #[error(
+        "atom {atom} flew {cells:.3e} cell lengths out of the periodic cell (time step too \
+         large, or overlapping atoms?)"
+    )]
+    AtomEscaped {
+        /// Index of the atom.
+        atom: usize,
+        /// How far outside the cell it is, in cell lengths.
+        cells: f64,
+    },
 }
 
 /// Result alias of this crate.

@@ -76,6 +76,16 @@ impl ForceField {
                             energy: f64::NAN,
                         }
                     }
+                    // So does an atom thrown beyond the cells the list can wrap; before
+                    // the first step that is bad input and keeps its own message.
+                    thermograd_neighbors::NeighborError::AtomTooFar { atom, cells }
+                        if state.step > 0 =>
+                    {
+                        MdError::Fault {
+                            step: state.step,
+                            cause: crate::Fault::AtomEscaped { atom, cells },
+                        }
+                    }
                     e => e.into(),
                 })?;
             if rebuilt {

@@ -66,6 +66,35 @@ fn coincident_atoms_without_checks_are_a_non_finite_energy_at_step_zero() {
 }
 
 #[test]
+fn an_atom_thrown_out_of_the_cell_stops_the_run_naming_the_step() {
+    // Two atoms 0.05 apart: a finite energy at step 0, but a force of about 4e18 that
+    // throws them some 1e13 box lengths away in the first step. Without fault checks the
+    // neighbor list is the first to notice; the error still names the step.
+    let simbox = SimBox::cubic(10.0).unwrap();
+    let state = State::new(
+        vec![Vec3::new(5.0, 5.0, 5.0), Vec3::new(5.05, 5.0, 5.0)],
+        vec![1.0, 1.0],
+        vec![0, 0],
+        simbox,
+    )
+    .unwrap();
+    let mut sim = nve(state, 0.005);
+    let err = sim.run(10).unwrap_err();
+    let message = err.to_string();
+    match err {
+        MdError::Fault {
+            step: 1,
+            cause: Fault::AtomEscaped { atom, cells },
+        } => {
+            assert!(atom < 2);
+            assert!(cells > 1e10, "{cells}");
+        }
+        other => panic!("expected an escaped atom at step 1, got {other:?}"),
+    }
+    assert!(message.contains("step 1"), "{message}");
+}
+
+#[test]
 fn atoms_driven_into_each_other_are_caught_at_the_first_overlapping_step() {
     // Two atoms fired at each other at a speed far above thermal: they reach each
     // other's repulsive core within a few dozen steps.
