@@ -138,10 +138,7 @@ impl MultiStateDiffTReConfig {
             points,
             layout,
             reduced_len: offset,
-            optimizer,
-            update: 0,
-            history: Vec::new(),
-            reports: Vec::new(),
+            progress: Progress::new(optimizer),
         })
     }
 }
@@ -211,32 +208,136 @@ pub fn rank_checkpoint_path(path: &Path, rank: usize) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// One rank's checkpoint of a multi-state trainer (DiffTRe or relative entropy): the
-/// shared parameters and optimizer, the history (`U` per update, `R` per state point),
-/// and the sampling state of the state points this rank owns.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct RankCheckpoint<U, R> {
-    pub ranks: usize,
-    pub rank: usize,
-    pub n_states: usize,
-    pub parameters: Vec<f64>,
+/// What a multi-state trainer (DiffTRe or relative entropy) carries from update to
+/// update besides the model: the optimizer, the number of updates done, and the history
+/// (`U` per update, `R` per state point and update). Saved in and restored from its rank
+/// checkpoints.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Progress<U, R> {
     pub optimizer: Optimizer,
     pub update: usize,
     pub history: Vec<U>,
     pub reports: Vec<Vec<R>>,
-    pub states: Vec<(usize, StatepointState)>,
+}
+
+/// A state point whose sampling state goes into a rank checkpoint.
+pub(crate) trait CheckpointedPoint {
+    /// The state to save.
+    fn save(&self) -> StatepointState;
+    /// Continues from a saved state.
+    fn restore(&mut self, state: StatepointState) -> Result<()>;
+}
+
+impl CheckpointedPoint for StatePointLoss {
+    fn save(&self) -> StatepointState {
+        StatePointLoss::save(self)
+    }
+    fn restore(&mut self, state: StatepointState) -> Result<()> {
+        StatePointLoss::restore(self, state)
+    }
+}
+
+impl<U, R> Progress<U, R>
+where
+    U: Clone + Serialize + serde::de::DeserializeOwned,
+    R: Clone + Serialize + serde::de::DeserializeOwned,
+{
+    /// Nothing done yet.
+    pub(crate) fn new(optimizer: Optimizer) -> Self {
+        Progress {
+            optimizer,
+            update: 0,
+            history: Vec::new(),
+            reports: Vec::new(),
+        }
+    }
+
+    /// Writes this rank's checkpoint `<path>.rank<k>` atomically, with the model's
+    /// `parameters` and the state points this rank owns (the `Some` entries of
+    /// `points`); a failure on any rank is an error on every rank. Collective.
+    pub(crate) fn save_checkpoint<P: CheckpointedPoint>(
+        &self,
+        path: &Path,
+        kind: &str,
+        comm: &dyn Comm,
+        points: &[Option<P>],
+        parameters: Vec<f64>,
+    ) -> Result<()> {
+        let path = rank_checkpoint_path(path, comm.rank());
+        let states = points
+            .iter()
+            .enumerate()
+            .filter_map(|(s, p)| p.as_ref().map(|p| (s, p.save())))
+            .collect();
+        let checkpoint = RankCheckpoint {
+            ranks: comm.size(),
+            rank: comm.rank(),
+            n_states: points.len(),
+            parameters,
+            progress: self.clone(),
+            states,
+        };
+        collective(comm, save_checkpoint(&path, kind, &checkpoint))
+    }
+
+    /// Continues from the checkpoints `<path>.rank<k>` written by
+    /// [`Progress::save_checkpoint`]: restores the model, the owned state points and
+    /// `self`. Fails on every rank if any rank's file is missing or does not fit, or if
+    /// the ranks' files are from different updates (a job stopped while writing them).
+    /// Collective.
+    pub(crate) fn resume<P: CheckpointedPoint, M: EnergyModel>(
+        &mut self,
+        path: &Path,
+        kind: &str,
+        comm: &dyn Comm,
+        points: &mut [Option<P>],
+        model: &mut M,
+    ) -> Result<()> {
+        let path = rank_checkpoint_path(path, comm.rank());
+        let local = self.resume_local(&path, kind, comm, points, model);
+        same_update_on_all_ranks(comm, &path, local)
+    }
+
+    fn resume_local<P: CheckpointedPoint, M: EnergyModel>(
+        &mut self,
+        path: &Path,
+        kind: &str,
+        comm: &dyn Comm,
+        points: &mut [Option<P>],
+        model: &mut M,
+    ) -> Result<usize> {
+        let c: RankCheckpoint<U, R> = load_checkpoint(path, kind)?;
+        let owned: Vec<usize> = (0..points.len()).filter(|&s| points[s].is_some()).collect();
+        c.check(comm, points.len(), &owned, path)?;
+        restore_parameters(model, &c.parameters, path)?;
+        for (s, state) in c.states {
+            points[s]
+                .as_mut()
+                .expect("owned, checked above")
+                .restore(state)?;
+        }
+        *self = c.progress;
+        Ok(self.update)
+    }
+}
+
+/// One rank's checkpoint of a multi-state trainer: the shared parameters and
+/// [`Progress`], and the sampling state of the state points this rank owns. (Its bincode
+/// layout is that of the flat struct it replaced: fields in the same order.)
+#[derive(Serialize, Deserialize)]
+struct RankCheckpoint<U, R> {
+    ranks: usize,
+    rank: usize,
+    n_states: usize,
+    parameters: Vec<f64>,
+    progress: Progress<U, R>,
+    states: Vec<(usize, StatepointState)>,
 }
 
 impl<U, R> RankCheckpoint<U, R> {
     /// Checks that this file was written by the same rank of a run with the same number
     /// of ranks and state points, holding exactly the state points `owned`.
-    pub(crate) fn check(
-        &self,
-        comm: &dyn Comm,
-        n_states: usize,
-        owned: &[usize],
-        path: &Path,
-    ) -> Result<()> {
+    fn check(&self, comm: &dyn Comm, n_states: usize, owned: &[usize], path: &Path) -> Result<()> {
         let bad = |reason: String| TrainError::Checkpoint {
             path: path.to_path_buf(),
             reason,
@@ -261,8 +362,6 @@ impl<U, R> RankCheckpoint<U, R> {
     }
 }
 
-type MultiStateCheckpoint = RankCheckpoint<MultiStateUpdate, StatePointReport>;
-
 const KIND: &str = "difftre-multistate";
 
 /// A DiffTRe trainer over several state points, spread over the ranks of a [`Comm`];
@@ -280,10 +379,7 @@ pub struct MultiStateDiffTRe<'c, M> {
     /// Offset and target count of each state point in the reduced vector.
     layout: Vec<(usize, usize)>,
     reduced_len: usize,
-    optimizer: Optimizer,
-    update: usize,
-    history: Vec<MultiStateUpdate>,
-    reports: Vec<Vec<StatePointReport>>,
+    progress: Progress<MultiStateUpdate, StatePointReport>,
 }
 
 impl<M: EnergyModel + Clone + 'static> MultiStateDiffTRe<'_, M> {
@@ -304,18 +400,18 @@ impl<M: EnergyModel + Clone + 'static> MultiStateDiffTRe<'_, M> {
 
     /// Metrics of the updates so far (the same on every rank but for `seconds`).
     pub fn history(&self) -> &[MultiStateUpdate] {
-        &self.history
+        &self.progress.history
     }
 
     /// What each state point reported at each update (the same on every rank):
     /// `reports()[u][s]` is state point `s` at update `u + 1`.
     pub fn reports(&self) -> &[Vec<StatePointReport>] {
-        &self.reports
+        &self.progress.reports
     }
 
     /// Updates done.
     pub fn updates_done(&self) -> usize {
-        self.update
+        self.progress.update
     }
 
     /// Whether all planned updates are done.
@@ -344,7 +440,7 @@ impl<M: EnergyModel + Clone + 'static> MultiStateDiffTRe<'_, M> {
     /// Samples reference sets now for the owned state points that have none.
     pub fn ensure_samples(&mut self) -> Result<()> {
         for p in self.points.iter_mut().flatten() {
-            p.ensure_samples(&self.model, self.update)?;
+            p.ensure_samples(&self.model, self.progress.update)?;
         }
         Ok(())
     }
@@ -361,7 +457,7 @@ impl<M: EnergyModel + Clone + 'static> MultiStateDiffTRe<'_, M> {
     /// per-state reports over ranks.
     fn reduce(&mut self, resample: bool) -> Result<MultiStateLoss> {
         let n_params = self.model.n_parameters();
-        let (model, update) = (&self.model, self.update);
+        let (model, update) = (&self.model, self.progress.update);
         let points = &mut self.points;
         let layout = &self.layout;
         let weights: Vec<f64> = self.config.states.iter().map(|s| s.weight).collect();
@@ -423,35 +519,15 @@ impl<M: EnergyModel + Clone + 'static> MultiStateDiffTRe<'_, M> {
     /// Runs the remaining updates. Collective.
     pub fn train(&mut self) -> Result<&[MultiStateUpdate]> {
         trainloop::train(self)?;
-        Ok(&self.history)
+        Ok(&self.progress.history)
     }
 
     /// Writes this rank's checkpoint to `<path>.rank<k>` atomically; a failure on any
     /// rank is an error on every rank. Collective.
     pub fn save_checkpoint(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = rank_checkpoint_path(path.as_ref(), self.comm.rank());
-        let states = self
-            .points
-            .iter()
-            .enumerate()
-            .filter_map(|(s, p)| p.as_ref().map(|p| (s, p.save())))
-            .collect();
-        let local = save_checkpoint(
-            &path,
-            KIND,
-            &MultiStateCheckpoint {
-                ranks: self.comm.size(),
-                rank: self.comm.rank(),
-                n_states: self.points.len(),
-                parameters: self.model.parameters(),
-                optimizer: self.optimizer.clone(),
-                update: self.update,
-                history: self.history.clone(),
-                reports: self.reports.clone(),
-                states,
-            },
-        );
-        collective(self.comm, local)
+        let parameters = self.model.parameters();
+        self.progress
+            .save_checkpoint(path.as_ref(), KIND, self.comm, &self.points, parameters)
     }
 
     /// Continues from the checkpoints `<path>.rank<k>` of a run with the same settings,
@@ -459,26 +535,13 @@ impl<M: EnergyModel + Clone + 'static> MultiStateDiffTRe<'_, M> {
     /// rank if any rank's file is missing or does not fit, or if the ranks' files are
     /// from different updates (a job stopped while writing them). Collective.
     pub fn resume(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        let path = rank_checkpoint_path(path.as_ref(), self.comm.rank());
-        let local = self.resume_local(&path);
-        same_update_on_all_ranks(self.comm, &path, local)
-    }
-
-    fn resume_local(&mut self, path: &Path) -> Result<usize> {
-        let c: MultiStateCheckpoint = load_checkpoint(path, KIND)?;
-        c.check(self.comm, self.points.len(), &self.owned(), path)?;
-        restore_parameters(&mut self.model, &c.parameters, path)?;
-        for (s, state) in c.states {
-            self.points[s]
-                .as_mut()
-                .expect("owned, checked above")
-                .restore(state)?;
-        }
-        self.optimizer = c.optimizer;
-        self.update = c.update;
-        self.history = c.history;
-        self.reports = c.reports;
-        Ok(c.update)
+        self.progress.resume(
+            path.as_ref(),
+            KIND,
+            self.comm,
+            &mut self.points,
+            &mut self.model,
+        )
     }
 }
 
@@ -592,7 +655,7 @@ impl<M: EnergyModel + Clone + 'static> TrainLoop for MultiStateDiffTRe<'_, M> {
     }
 
     fn steps_done(&self) -> usize {
-        self.update
+        self.progress.update
     }
 
     fn advance(&mut self) -> Result<()> {
@@ -600,17 +663,17 @@ impl<M: EnergyModel + Clone + 'static> TrainLoop for MultiStateDiffTRe<'_, M> {
         let out = self.reduce(true)?;
         let info = apply_gradient(
             &mut self.model,
-            &mut self.optimizer,
+            &mut self.progress.optimizer,
             &out.gradient,
-            self.update,
+            self.progress.update,
             self.config.updates,
         )?;
-        self.update += 1;
+        self.progress.update += 1;
         let joined = |f: &dyn Fn(&StatePointReport) -> f64| {
             join_losses(&out.states.iter().map(f).collect::<Vec<_>>())
         };
-        self.history.push(MultiStateUpdate {
-            update: self.update,
+        self.progress.history.push(MultiStateUpdate {
+            update: self.progress.update,
             loss: out.loss,
             state_losses: joined(&|r| r.loss),
             ess_fractions: joined(&|r| r.ess_fraction),
@@ -626,12 +689,12 @@ impl<M: EnergyModel + Clone + 'static> TrainLoop for MultiStateDiffTRe<'_, M> {
             gradient_norm: info.gradient_norm,
             seconds: start.elapsed().as_secs_f64(),
         });
-        self.reports.push(out.states);
+        self.progress.reports.push(out.states);
         Ok(())
     }
 
     fn rows(&self) -> &[MultiStateUpdate] {
-        &self.history
+        &self.progress.history
     }
 
     fn write_checkpoint(&self, path: &Path) -> Result<()> {

@@ -29,20 +29,16 @@ use serde::{Deserialize, Serialize};
 use thermograd_dist::{round_robin, Comm};
 use thermograd_md::{Potential, State};
 
-use crate::checkpoint::{load_checkpoint, save_checkpoint};
 use crate::data::Dataset;
 use crate::difftre::join_losses;
 use crate::error::{config_error, Result};
 use crate::model::EnergyModel;
-use crate::multistate::{
-    check_weights, collective, rank_checkpoint_path, same_update_on_all_ranks, sum_state_points,
-    RankCheckpoint,
-};
-use crate::optim::{Optimizer, OptimizerConfig};
+use crate::multistate::{check_weights, sum_state_points, CheckpointedPoint, Progress};
+use crate::optim::OptimizerConfig;
 use crate::relentropy::RelativeEntropyPoint;
-use crate::reweight::{FreeEnergyStep, ReweightingConfig};
+use crate::reweight::{FreeEnergyStep, ReweightingConfig, StatepointState};
 use crate::sampler::SamplerConfig;
-use crate::trainloop::{self, apply_gradient, restore_parameters, LoopSettings, TrainLoop};
+use crate::trainloop::{self, apply_gradient, LoopSettings, TrainLoop};
 
 /// The settings of one state point of a [`MultiStateRelativeEntropy`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -140,10 +136,7 @@ impl MultiStateRelativeEntropyConfig {
             comm,
             model,
             points,
-            optimizer,
-            update: 0,
-            history: Vec::new(),
-            reports: Vec::new(),
+            progress: Progress::new(optimizer),
         })
     }
 }
@@ -203,10 +196,16 @@ pub struct MultiStateRelativeEntropyUpdate {
 /// Scalars per state point in the reduced vector, after the gradient.
 const FIELDS: usize = 5;
 
-type MultiStateReCheckpoint =
-    RankCheckpoint<MultiStateRelativeEntropyUpdate, RelativeEntropyReport>;
-
 const KIND: &str = "relative-entropy-multistate";
+
+impl CheckpointedPoint for RelativeEntropyPoint {
+    fn save(&self) -> StatepointState {
+        RelativeEntropyPoint::save(self)
+    }
+    fn restore(&mut self, state: StatepointState) -> Result<()> {
+        RelativeEntropyPoint::restore(self, state)
+    }
+}
 
 /// A relative-entropy trainer over several state points, spread over the ranks of a
 /// [`Comm`]; see the module docs. The collective methods
@@ -221,10 +220,7 @@ pub struct MultiStateRelativeEntropy<'c, M> {
     model: M,
     /// `Some` for the state points this rank owns.
     points: Vec<Option<RelativeEntropyPoint>>,
-    optimizer: Optimizer,
-    update: usize,
-    history: Vec<MultiStateRelativeEntropyUpdate>,
-    reports: Vec<Vec<RelativeEntropyReport>>,
+    progress: Progress<MultiStateRelativeEntropyUpdate, RelativeEntropyReport>,
 }
 
 impl<M: EnergyModel + Clone + 'static> MultiStateRelativeEntropy<'_, M> {
@@ -245,18 +241,18 @@ impl<M: EnergyModel + Clone + 'static> MultiStateRelativeEntropy<'_, M> {
 
     /// Metrics of the updates so far (the same on every rank but for `seconds`).
     pub fn history(&self) -> &[MultiStateRelativeEntropyUpdate] {
-        &self.history
+        &self.progress.history
     }
 
     /// What each state point reported at each update (the same on every rank):
     /// `reports()[u][s]` is state point `s` at update `u + 1`.
     pub fn reports(&self) -> &[Vec<RelativeEntropyReport>] {
-        &self.reports
+        &self.progress.reports
     }
 
     /// Updates done.
     pub fn updates_done(&self) -> usize {
-        self.update
+        self.progress.update
     }
 
     /// Whether all planned updates are done.
@@ -285,7 +281,7 @@ impl<M: EnergyModel + Clone + 'static> MultiStateRelativeEntropy<'_, M> {
     /// Samples model states now for the owned state points that have none.
     pub fn ensure_samples(&mut self) -> Result<()> {
         for p in self.points.iter_mut().flatten() {
-            p.ensure_samples(&self.model, self.update)?;
+            p.ensure_samples(&self.model, self.progress.update)?;
         }
         Ok(())
     }
@@ -303,7 +299,7 @@ impl<M: EnergyModel + Clone + 'static> MultiStateRelativeEntropy<'_, M> {
     fn reduce(&mut self, for_update: bool) -> Result<MultiStateRelativeEntropyLoss> {
         let n_params = self.model.n_parameters();
         let n_states = self.points.len();
-        let (model, update) = (&self.model, self.update);
+        let (model, update) = (&self.model, self.progress.update);
         let points = &mut self.points;
         let weights: Vec<f64> = self.config.states.iter().map(|s| s.weight).collect();
         let len = n_params + FIELDS * n_states;
@@ -362,35 +358,15 @@ impl<M: EnergyModel + Clone + 'static> MultiStateRelativeEntropy<'_, M> {
     /// Runs the remaining updates. Collective.
     pub fn train(&mut self) -> Result<&[MultiStateRelativeEntropyUpdate]> {
         trainloop::train(self)?;
-        Ok(&self.history)
+        Ok(&self.progress.history)
     }
 
     /// Writes this rank's checkpoint to `<path>.rank<k>` atomically; a failure on any
     /// rank is an error on every rank. Collective.
     pub fn save_checkpoint(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = rank_checkpoint_path(path.as_ref(), self.comm.rank());
-        let states = self
-            .points
-            .iter()
-            .enumerate()
-            .filter_map(|(s, p)| p.as_ref().map(|p| (s, p.save())))
-            .collect();
-        let local = save_checkpoint(
-            &path,
-            KIND,
-            &MultiStateReCheckpoint {
-                ranks: self.comm.size(),
-                rank: self.comm.rank(),
-                n_states: self.points.len(),
-                parameters: self.model.parameters(),
-                optimizer: self.optimizer.clone(),
-                update: self.update,
-                history: self.history.clone(),
-                reports: self.reports.clone(),
-                states,
-            },
-        );
-        collective(self.comm, local)
+        let parameters = self.model.parameters();
+        self.progress
+            .save_checkpoint(path.as_ref(), KIND, self.comm, &self.points, parameters)
     }
 
     /// Continues from the checkpoints `<path>.rank<k>` of a run with the same settings,
@@ -398,26 +374,13 @@ impl<M: EnergyModel + Clone + 'static> MultiStateRelativeEntropy<'_, M> {
     /// rank if any rank's file is missing or does not fit, or if the ranks' files are
     /// from different updates. Collective.
     pub fn resume(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        let path = rank_checkpoint_path(path.as_ref(), self.comm.rank());
-        let local = self.resume_local(&path);
-        same_update_on_all_ranks(self.comm, &path, local)
-    }
-
-    fn resume_local(&mut self, path: &Path) -> Result<usize> {
-        let c: MultiStateReCheckpoint = load_checkpoint(path, KIND)?;
-        c.check(self.comm, self.points.len(), &self.owned(), path)?;
-        restore_parameters(&mut self.model, &c.parameters, path)?;
-        for (s, state) in c.states {
-            self.points[s]
-                .as_mut()
-                .expect("owned, checked above")
-                .restore(state)?;
-        }
-        self.optimizer = c.optimizer;
-        self.update = c.update;
-        self.history = c.history;
-        self.reports = c.reports;
-        Ok(c.update)
+        self.progress.resume(
+            path.as_ref(),
+            KIND,
+            self.comm,
+            &mut self.points,
+            &mut self.model,
+        )
     }
 }
 
@@ -436,7 +399,7 @@ impl<M: EnergyModel + Clone + 'static> TrainLoop for MultiStateRelativeEntropy<'
     }
 
     fn steps_done(&self) -> usize {
-        self.update
+        self.progress.update
     }
 
     fn advance(&mut self) -> Result<()> {
@@ -444,17 +407,17 @@ impl<M: EnergyModel + Clone + 'static> TrainLoop for MultiStateRelativeEntropy<'
         let out = self.reduce(true)?;
         let info = apply_gradient(
             &mut self.model,
-            &mut self.optimizer,
+            &mut self.progress.optimizer,
             &out.gradient,
-            self.update,
+            self.progress.update,
             self.config.updates,
         )?;
-        self.update += 1;
+        self.progress.update += 1;
         let joined = |f: &dyn Fn(&RelativeEntropyReport) -> f64| {
             join_losses(&out.states.iter().map(f).collect::<Vec<_>>())
         };
-        self.history.push(MultiStateRelativeEntropyUpdate {
-            update: self.update,
+        self.progress.history.push(MultiStateRelativeEntropyUpdate {
+            update: self.progress.update,
             loss: out.loss,
             state_losses: joined(&|r| r.loss),
             ess_fractions: joined(&|r| r.ess_fraction),
@@ -464,12 +427,12 @@ impl<M: EnergyModel + Clone + 'static> TrainLoop for MultiStateRelativeEntropy<'
             gradient_norm: info.gradient_norm,
             seconds: start.elapsed().as_secs_f64(),
         });
-        self.reports.push(out.states);
+        self.progress.reports.push(out.states);
         Ok(())
     }
 
     fn rows(&self) -> &[MultiStateRelativeEntropyUpdate] {
-        &self.history
+        &self.progress.history
     }
 
     fn write_checkpoint(&self, path: &Path) -> Result<()> {
