@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::{liquid, perturbed};
+use common::liquid;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use thermograd_nn::{
-    Activation, Adam, AdamConfig, AngularKind, BehlerParrinello, BehlerParrinelloConfig, Dtype,
-    LabeledFrame, LossWeights, SymmetryFunctions, Trainable,
+    Activation, AngularKind, BehlerParrinello, BehlerParrinelloConfig, Dtype, SymmetryFunctions,
 };
 
 /// 8 radial + 4 angular (G4) symmetry functions, r_c = 2.5σ, two hidden layers of 30
@@ -51,48 +50,14 @@ fn energy_forces(c: &mut Criterion) {
 }
 
 fn force_matching_step(c: &mut Criterion) {
-    let reference = liquid(4, 100);
-    // Eight frames: the reference liquid under small distinct perturbations, labelled
-    // by a second model.
+    // The labels come from a second, smaller network.
     let teacher = BehlerParrinelloConfig {
         hidden: vec![16],
         ..model().config().clone()
     }
     .build(2)
     .unwrap();
-    let data: Vec<LabeledFrame> = perturbed(&reference, 8)
-        .into_iter()
-        .map(|f| {
-            let e = teacher
-                .evaluate(&f.positions, &f.species, &f.simbox, None)
-                .unwrap();
-            LabeledFrame {
-                frame: f,
-                energy: e.energy,
-                forces: e.forces,
-            }
-        })
-        .collect();
-    let mut m = model();
-    let mut adam = Adam::new(AdamConfig::default(), m.n_parameters()).unwrap();
-    let weights = LossWeights {
-        energy: 1.0,
-        forces: 1.0,
-    };
-    let atoms: usize = data.iter().map(|d| d.forces.len()).sum();
-    let mut group = c.benchmark_group("bp");
-    group.sample_size(10);
-    group.throughput(Throughput::Elements(atoms as u64));
-    group.bench_function(BenchmarkId::new("force_matching_step", atoms), |b| {
-        b.iter(|| {
-            let out = m.force_matching(&data, weights).unwrap();
-            let mut p = m.parameters();
-            adam.step(&mut p, &out.gradient).unwrap();
-            m.set_parameters(&p).unwrap();
-            out.loss
-        })
-    });
-    group.finish();
+    common::force_matching_step(c, "bp", &teacher, model());
 }
 
 criterion_group!(benches, energy_forces, force_matching_step);

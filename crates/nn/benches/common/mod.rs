@@ -1,9 +1,13 @@
 //! Inputs shared by the network benchmarks.
 
+use criterion::{BenchmarkId, Criterion, Throughput};
 use thermograd_md::{
     fcc_lattice, ForceField, LennardJonesConfig, PotentialSum, Simulation, State, VelocityVerlet,
 };
-use thermograd_nn::Frame;
+use thermograd_nn::{
+    Adam, AdamConfig, BehlerParrinello, CommitteePotential, Frame, LabeledFrame, LossAndGradient,
+    LossWeights, Result, SchNet, Trainable,
+};
 
 /// A liquid: an fcc crystal at ρ = 0.8442 melted by a short LJ run at T = 1.44.
 pub fn liquid(cells: usize, steps: u64) -> Frame {
@@ -37,4 +41,66 @@ pub fn perturbed(reference: &Frame, count: usize) -> Vec<Frame> {
             f
         })
         .collect()
+}
+
+/// A model with a force-matching loss, for [`force_matching_step`].
+pub trait ForceMatching: CommitteePotential + Trainable {
+    /// Loss and exact parameter gradient over `data`.
+    fn loss(&self, data: &[LabeledFrame], weights: LossWeights) -> Result<LossAndGradient>;
+}
+
+impl ForceMatching for BehlerParrinello {
+    fn loss(&self, data: &[LabeledFrame], weights: LossWeights) -> Result<LossAndGradient> {
+        self.force_matching(data, weights)
+    }
+}
+
+impl ForceMatching for SchNet {
+    fn loss(&self, data: &[LabeledFrame], weights: LossWeights) -> Result<LossAndGradient> {
+        self.force_matching(data, weights)
+    }
+}
+
+/// Benchmarks one force-matching step of `model` (loss, exact gradient, Adam update) as
+/// `<group>/force_matching_step/<atoms>`: eight frames, the 256-atom liquid under small
+/// distinct perturbations, labelled by `teacher`.
+pub fn force_matching_step<M: ForceMatching>(
+    c: &mut Criterion,
+    group: &str,
+    teacher: &M,
+    mut model: M,
+) {
+    let reference = liquid(4, 100);
+    let data: Vec<LabeledFrame> = perturbed(&reference, 8)
+        .into_iter()
+        .map(|f| {
+            let e = teacher
+                .evaluate_one(&f.positions, &f.species, &f.simbox, None)
+                .unwrap();
+            LabeledFrame {
+                frame: f,
+                energy: e.energy,
+                forces: e.forces,
+            }
+        })
+        .collect();
+    let mut adam = Adam::new(AdamConfig::default(), model.n_parameters()).unwrap();
+    let weights = LossWeights {
+        energy: 1.0,
+        forces: 1.0,
+    };
+    let atoms: usize = data.iter().map(|d| d.forces.len()).sum();
+    let mut group = c.benchmark_group(group);
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(atoms as u64));
+    group.bench_function(BenchmarkId::new("force_matching_step", atoms), |b| {
+        b.iter(|| {
+            let out = model.loss(&data, weights).unwrap();
+            let mut p = model.parameters();
+            adam.step(&mut p, &out.gradient).unwrap();
+            model.set_parameters(&p).unwrap();
+            out.loss
+        })
+    });
+    group.finish();
 }
