@@ -4,12 +4,13 @@
 // way in and results widened to `f64` on the way out, so the rest of the crate does
 // not see the precision. This file is not a module of its own (no inner docs).
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use dfdx::shapes::{Axis, HasShape, Rank0};
 use dfdx::tensor::{
     Gradients, Merge, NoneTape, OwnedTape, PutTape, SplitTape, Tape, Tensor, TensorFromVec, Trace,
-    WithEmptyTape,
+    WithEmptyTape, ZerosTensor,
 };
 use dfdx::tensor_ops::{Backward, BroadcastTo, ReshapeTo, SumTo, TryAdd, TryMatMul, TryMul};
 
@@ -20,6 +21,64 @@ use crate::Result;
 pub(crate) type T2<T = NoneTape> = Tensor<(usize, usize), E, Dev, T>;
 pub(crate) type T1<T = NoneTape> = Tensor<(usize,), E, Dev, T>;
 pub(crate) type Tp = OwnedTape<E, Dev>;
+
+thread_local! {
+    /// Host buffers kept from pass to pass by [`with_host_copy`] and [`tensor_from_host`].
+    static HOST_BUFFERS: RefCell<Vec<Vec<E>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Calls `f` with a host buffer of `len` zeros taken from a per-thread pool (and returns
+/// it there). A pass moves many pairs × features arrays between host and device; fresh
+/// `Vec`s of tens of megabytes come as fresh pages from the OS every pass, and faulting
+/// them in cost as much as the arithmetic.
+pub(crate) fn with_host_buffer<R>(len: usize, f: impl FnOnce(&mut [E]) -> R) -> R {
+    let mut buf = HOST_BUFFERS
+        .with(|pool| pool.borrow_mut().pop())
+        .unwrap_or_default();
+    buf.clear();
+    buf.resize(len, 0.0 as E);
+    let out = f(&mut buf);
+    HOST_BUFFERS.with(|pool| pool.borrow_mut().push(buf));
+    out
+}
+
+/// Calls `f` with a host copy of `t`'s data (a pooled buffer instead of `as_vec`).
+pub(crate) fn with_host_copy<S: dfdx::shapes::Shape, R>(
+    t: &Tensor<S, E, Dev>,
+    f: impl FnOnce(&[E]) -> R,
+) -> R {
+    with_host_buffer(t.shape().num_elements(), |buf| {
+        t.copy_into(buf);
+        f(buf)
+    })
+}
+
+/// A device tensor of `shape` filled on the host by `fill` (which gets zeros), through
+/// a pooled buffer and dfdx's allocation cache rather than a fresh `Vec`.
+pub(crate) fn tensor_from_host<S: dfdx::shapes::Shape>(
+    dev: &Dev,
+    shape: S,
+    fill: impl FnOnce(&mut [E]),
+) -> Result<Tensor<S, E, Dev>> {
+    let mut out = dev.try_zeros_like(&shape)?;
+    with_host_buffer(shape.num_elements(), |buf| {
+        fill(buf);
+        out.copy_from(buf);
+    });
+    Ok(out)
+}
+
+/// A device tensor of `shape` holding `data` (see [`tensor_from_host`]).
+#[allow(dead_code)] // SchNet's, which runs in f64 only
+pub(crate) fn tensor_from_slice<S: dfdx::shapes::Shape>(
+    dev: &Dev,
+    shape: S,
+    data: &[E],
+) -> Result<Tensor<S, E, Dev>> {
+    let mut out = dev.try_zeros_like(&shape)?;
+    out.copy_from(data);
+    Ok(out)
+}
 
 /// Host values rounded to the engine's precision.
 fn to_dev(v: &[f64]) -> Vec<E> {
@@ -245,23 +304,27 @@ pub(crate) fn activate<T: Tape<E, Dev> + Merge<T>>(z: T2<T>, a: Activation) -> R
 fn softplus<T: Tape<E, Dev>>(z: T2<T>, shift: E) -> Result<T2<T>> {
     let shape = *z.shape();
     let (z, mut tape) = z.split_tape();
-    let values: Vec<E> = z
-        .as_vec()
-        .into_iter()
-        .map(|v| v.max(0.0) + (-v.abs()).exp().ln_1p() - shift)
-        .collect();
-    let out: T2 = z.device().try_tensor_from_vec(values, shape)?;
+    let out: T2 = with_host_copy(&z, |zs| {
+        tensor_from_host(z.device(), shape, |values| {
+            for (o, &v) in values.iter_mut().zip(zs) {
+                *o = v.max(0.0) + (-v.abs()).exp().ln_1p() - shift;
+            }
+        })
+    })?;
     let out_ghost = out.clone();
     let z_ghost = z.clone();
     tape.add_backward_op(move |grads| {
         grads.try_alloc_for(&out_ghost)?;
         grads.try_alloc_for(&z_ghost)?;
-        let g_out = grads.get(&out_ghost).as_vec();
-        let zs = z_ghost.as_vec();
+        let g_out = grads.get(&out_ghost);
         let g_z = grads.get_or_alloc_mut(&z_ghost)?;
-        for ((g, &o), &v) in g_z.iter_mut().zip(&g_out).zip(&zs) {
-            *g += o / (1.0 + (-v).exp());
-        }
+        with_host_copy(&g_out, |g_out| {
+            with_host_copy(&z_ghost, |zs| {
+                for ((g, &o), &v) in g_z.iter_mut().zip(g_out).zip(zs) {
+                    *g += o / (1.0 + (-v).exp());
+                }
+            })
+        });
         Ok(())
     });
     Ok(out.put_tape(tape))

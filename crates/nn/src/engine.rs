@@ -46,7 +46,10 @@ pub(crate) mod dense32 {
     include!("dense_body.rs");
 }
 
-pub(crate) use dense64::{activate, affine, derivative, segment_sum, DevLayer, Tp, T1, T2};
+pub(crate) use dense64::{
+    activate, affine, derivative, segment_sum, tensor_from_host, tensor_from_slice, with_host_copy,
+    DevLayer, Tp, T1, T2,
+};
 
 /// A dense network on the device in one of the two precisions.
 #[derive(Clone, Debug)]

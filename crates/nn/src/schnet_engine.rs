@@ -4,7 +4,7 @@
 //!
 //! Like `engine`, nothing here is public: `schnet` speaks host buffers.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use dfdx::shapes::{Axis, HasShape, Rank0};
 use dfdx::tensor::{
@@ -13,7 +13,10 @@ use dfdx::tensor::{
 };
 use dfdx::tensor_ops::{Backward, BroadcastTo, ReshapeTo, SumTo, TryAdd, TryMatMul, TryMul};
 
-use crate::engine::{activate, affine, derivative, segment_sum, Dev, DevLayer, Tp, T1, T2};
+use crate::engine::{
+    activate, affine, derivative, segment_sum, tensor_from_host, tensor_from_slice, with_host_copy,
+    Dev, DevLayer, Tp, T1, T2,
+};
 use crate::mlp::Activation;
 use crate::Result;
 
@@ -42,6 +45,8 @@ pub(crate) struct DevSchNet {
     /// Atom-wise readout to one energy per atom; hidden layers activated.
     pub readout: Vec<DevLayer>,
     pub activation: Activation,
+    /// Atoms, pairs and structures of the last pass (see [`DevSchNet::run`]).
+    pub last_shape: Arc<Mutex<Option<(usize, usize, usize)>>>,
 }
 
 /// A batch of structures as one graph. Pairs are directed (each unordered pair of a
@@ -126,15 +131,24 @@ impl DevSchNet {
 
     /// Energies of every structure and whatever `req` asks for, in one taped pass.
     ///
-    /// The pass allocates many pairs × features buffers; dfdx's allocation cache lets
-    /// the ones freed during the pass be reused (instead of fresh zeroed pages from the
-    /// OS each time), and is emptied at the end, since the next pass may have other
-    /// sizes and the cache only reuses exact sizes.
+    /// The pass allocates many pairs × features buffers, tens of megabytes each for a
+    /// few thousand atoms. dfdx's allocation cache keeps the freed ones for reuse
+    /// instead of taking fresh zeroed pages from the OS every time (which cost as much
+    /// as the arithmetic). It only reuses exact sizes, so it is kept from one pass to
+    /// the next while the graph has the same shape (an MD run; the host pads the pair
+    /// count) and emptied when the shape changes, which bounds it to the buffers of
+    /// passes of one shape.
     pub(crate) fn run(&self, g: &Graph<'_>, req: &Request<'_>) -> Result<PassOutput> {
+        let shape = (g.species.len(), g.center.len(), g.n_structures);
+        {
+            let mut last = self.last_shape.lock().unwrap_or_else(|e| e.into_inner());
+            if *last != Some(shape) {
+                self.dev.try_empty_cache()?;
+                *last = Some(shape);
+            }
+        }
         self.dev.try_enable_cache()?;
-        let out = self.run_uncached(g, req);
-        self.dev.try_empty_cache()?;
-        out
+        self.run_uncached(g, req)
     }
 
     fn run_uncached(&self, g: &Graph<'_>, req: &Request<'_>) -> Result<PassOutput> {
@@ -176,8 +190,8 @@ impl DevSchNet {
                 };
                 (zeros.leaky_trace(), tm)
             } else {
-                let rbf: T2 = dev.try_tensor_from_vec(g.rbf.to_vec(), (p, k))?;
-                let fc: T1 = dev.try_tensor_from_vec(g.fc.to_vec(), (p,))?;
+                let rbf: T2 = tensor_from_slice(dev, (p, k), g.rbf)?;
+                let fc: T1 = tensor_from_slice(dev, (p,), g.fc)?;
                 let rbf_t = rbf.leaky_trace();
                 let fc_t = fc.leaky_trace();
                 rbf_leaves.push(rbf);
@@ -201,8 +215,8 @@ impl DevSchNet {
                 let tm = match &req.tangents {
                     None => None,
                     Some(tg) => {
-                        let trbf: T2 = dev.try_tensor_from_vec(tg.rbf.to_vec(), (p, k))?;
-                        let tfc: T1 = dev.try_tensor_from_vec(tg.fc.to_vec(), (p,))?;
+                        let trbf: T2 = tensor_from_slice(dev, (p, k), tg.rbf)?;
+                        let tfc: T1 = tensor_from_slice(dev, (p,), tg.fc)?;
                         let tz1 = trbf.leaky_trace().try_matmul(blk.filter1.w.clone())?;
                         let th1 = tz1.try_mul(derivative(z1c, h1c, act)?)?;
                         let tz2 = th1.try_matmul(blk.filter2.w.clone())?;
@@ -317,9 +331,11 @@ fn sum_grads<S: dfdx::shapes::Shape>(
 ) -> Vec<f64> {
     let mut out = vec![0.0; len];
     for leaf in leaves {
-        for (o, v) in out.iter_mut().zip(grads.get(leaf).as_vec()) {
-            *o += v;
-        }
+        with_host_copy(&grads.get(leaf), |g| {
+            for (o, v) in out.iter_mut().zip(g) {
+                *o += v;
+            }
+        });
     }
     out
 }
@@ -329,28 +345,31 @@ fn sum_grads<S: dfdx::shapes::Shape>(
 pub(crate) fn gather_rows<T: Tape<f64, Dev>>(x: T2<T>, index: Arc<Vec<usize>>) -> Result<T2<T>> {
     let (rows, cols) = *x.shape();
     let (x, mut tape) = x.split_tape();
-    let src = x.as_vec();
-    let mut data = Vec::with_capacity(index.len() * cols);
-    for &i in index.iter() {
-        assert!(i < rows, "gather index in range");
-        data.extend_from_slice(&src[i * cols..(i + 1) * cols]);
-    }
-    let out: T2 = x.device().try_tensor_from_vec(data, (index.len(), cols))?;
+    let out: T2 = with_host_copy(&x, |src| {
+        tensor_from_host(x.device(), (index.len(), cols), |data| {
+            for (row, &i) in data.chunks_exact_mut(cols).zip(index.iter()) {
+                assert!(i < rows, "gather index in range");
+                row.copy_from_slice(&src[i * cols..(i + 1) * cols]);
+            }
+        })
+    })?;
     let out_ghost = out.clone();
     let x_ghost = x.clone();
     tape.add_backward_op(move |grads| {
         grads.try_alloc_for(&out_ghost)?;
         grads.try_alloc_for(&x_ghost)?;
-        let g_out = grads.get(&out_ghost).as_vec();
+        let g_out = grads.get(&out_ghost);
         let g_x = grads.get_or_alloc_mut(&x_ghost)?;
-        for (r, &i) in index.iter().enumerate() {
-            for (a, b) in g_x[i * cols..(i + 1) * cols]
-                .iter_mut()
-                .zip(&g_out[r * cols..(r + 1) * cols])
-            {
-                *a += b;
+        with_host_copy(&g_out, |g_out| {
+            for (r, &i) in index.iter().enumerate() {
+                for (a, b) in g_x[i * cols..(i + 1) * cols]
+                    .iter_mut()
+                    .zip(&g_out[r * cols..(r + 1) * cols])
+                {
+                    *a += b;
+                }
             }
-        }
+        });
         Ok(())
     });
     Ok(out.put_tape(tape))
@@ -366,32 +385,35 @@ pub(crate) fn scatter_rows<T: Tape<f64, Dev>>(
     let (rows, cols) = *x.shape();
     assert_eq!(rows, index.len(), "one target per row");
     let (x, mut tape) = x.split_tape();
-    let src = x.as_vec();
-    let mut data = vec![0.0; n * cols];
-    for (r, &i) in index.iter().enumerate() {
-        for (a, b) in data[i * cols..(i + 1) * cols]
-            .iter_mut()
-            .zip(&src[r * cols..(r + 1) * cols])
-        {
-            *a += b;
-        }
-    }
-    let out: T2 = x.device().try_tensor_from_vec(data, (n, cols))?;
+    let out: T2 = with_host_copy(&x, |src| {
+        tensor_from_host(x.device(), (n, cols), |data| {
+            for (r, &i) in index.iter().enumerate() {
+                for (a, b) in data[i * cols..(i + 1) * cols]
+                    .iter_mut()
+                    .zip(&src[r * cols..(r + 1) * cols])
+                {
+                    *a += b;
+                }
+            }
+        })
+    })?;
     let out_ghost = out.clone();
     let x_ghost = x.clone();
     tape.add_backward_op(move |grads| {
         grads.try_alloc_for(&out_ghost)?;
         grads.try_alloc_for(&x_ghost)?;
-        let g_out = grads.get(&out_ghost).as_vec();
+        let g_out = grads.get(&out_ghost);
         let g_x = grads.get_or_alloc_mut(&x_ghost)?;
-        for (r, &i) in index.iter().enumerate() {
-            for (a, b) in g_x[r * cols..(r + 1) * cols]
-                .iter_mut()
-                .zip(&g_out[i * cols..(i + 1) * cols])
-            {
-                *a += b;
+        with_host_copy(&g_out, |g_out| {
+            for (r, &i) in index.iter().enumerate() {
+                for (a, b) in g_x[r * cols..(r + 1) * cols]
+                    .iter_mut()
+                    .zip(&g_out[i * cols..(i + 1) * cols])
+                {
+                    *a += b;
+                }
             }
-        }
+        });
         Ok(())
     });
     Ok(out.put_tape(tape))
