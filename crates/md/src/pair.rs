@@ -98,13 +98,7 @@ fn pair_sum_impl<P: PairPotential + ?Sized>(
 ) -> Result<()> {
     let cutoff = pot.pair_cutoff();
     let n = config.positions.len();
-    if out.forces.len() != n {
-        return Err(MdError::Mismatch {
-            what: "force buffer length",
-            expected: n,
-            got: out.forces.len(),
-        });
-    }
+    out.check_atoms(n)?;
     let Some(list) = config.neighbors else {
         return brute_force(pot, config, out);
     };

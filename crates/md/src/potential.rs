@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use thermograd_geometry::{Mat3, SimBox, Vec3};
 use thermograd_neighbors::NeighborList;
 
-use crate::Result;
+use crate::{MdError, Result};
 
 /// A read-only view of a configuration, as seen by a [`Potential`].
 ///
@@ -101,6 +101,20 @@ impl Evaluation {
         self.forces.clear();
         self.forces.resize(n_atoms, Vec3::zeros());
         self.virial = Mat3::zeros();
+    }
+
+    /// Fails with [`MdError::Mismatch`] unless the force buffer holds `n_atoms` atoms: the
+    /// check every potential makes before adding to it.
+    pub fn check_atoms(&self, n_atoms: usize) -> Result<()> {
+        if self.forces.len() == n_atoms {
+            Ok(())
+        } else {
+            Err(MdError::Mismatch {
+                what: "force buffer length",
+                expected: n_atoms,
+                got: self.forces.len(),
+            })
+        }
     }
 
     /// Whether energy, virial and every force are finite.

@@ -8,7 +8,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use thermograd_geometry::{SimBox, Vec3};
-use thermograd_md::{Configuration, Evaluation, MdError, Potential};
+use thermograd_md::{Configuration, Evaluation, Potential};
 use thermograd_neighbors::NeighborList;
 
 use crate::descriptors::{Neighborhood, SymmetryFunctions};
@@ -704,14 +704,7 @@ pub(crate) fn add_model_evaluation(
     out: &mut Evaluation,
     evaluate: impl FnOnce() -> Result<Evaluation>,
 ) -> thermograd_md::Result<()> {
-    let n = config.positions.len();
-    if out.forces.len() != n {
-        return Err(MdError::Mismatch {
-            what: "force buffer length",
-            expected: n,
-            got: out.forces.len(),
-        });
-    }
+    out.check_atoms(config.positions.len())?;
     let e = evaluate().map_err(|e| e.into_md(name))?;
     out.energy += e.energy;
     for (a, b) in out.forces.iter_mut().zip(&e.forces) {

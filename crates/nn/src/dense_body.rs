@@ -68,18 +68,6 @@ pub(crate) fn tensor_from_host<S: dfdx::shapes::Shape>(
     Ok(out)
 }
 
-/// A device tensor of `shape` holding `data` (see [`tensor_from_host`]).
-#[allow(dead_code)] // SchNet's, which runs in f64 only
-pub(crate) fn tensor_from_slice<S: dfdx::shapes::Shape>(
-    dev: &Dev,
-    shape: S,
-    data: &[E],
-) -> Result<Tensor<S, E, Dev>> {
-    let mut out = dev.try_zeros_like(&shape)?;
-    out.copy_from(data);
-    Ok(out)
-}
-
 /// Host values rounded to the engine's precision.
 fn to_dev(v: &[f64]) -> Vec<E> {
     v.iter().map(|&x| x as E).collect()

@@ -47,8 +47,8 @@ pub(crate) mod dense32 {
 }
 
 pub(crate) use dense64::{
-    activate, affine, derivative, segment_sum, tensor_from_host, tensor_from_slice, with_host_copy,
-    DevLayer, Tp, T1, T2,
+    activate, affine, derivative, segment_sum, tensor_from_host, with_host_copy, DevLayer, Tp, T1,
+    T2,
 };
 
 /// A dense network on the device in one of the two precisions.

@@ -14,8 +14,8 @@ use dfdx::tensor::{
 use dfdx::tensor_ops::{Backward, BroadcastTo, ReshapeTo, SumTo, TryAdd, TryMatMul, TryMul};
 
 use crate::engine::{
-    activate, affine, derivative, segment_sum, tensor_from_host, tensor_from_slice, with_host_copy,
-    Dev, DevLayer, Tp, T1, T2,
+    activate, affine, derivative, segment_sum, tensor_from_host, with_host_copy, Dev, DevLayer, Tp,
+    T1, T2,
 };
 use crate::mlp::Activation;
 use crate::Result;
@@ -338,6 +338,18 @@ fn sum_grads<S: dfdx::shapes::Shape>(
         });
     }
     out
+}
+
+/// A device tensor of `shape` holding `data`, through dfdx's allocation cache rather
+/// than a fresh `Vec` (see `tensor_from_host`).
+fn tensor_from_slice<S: dfdx::shapes::Shape>(
+    dev: &Dev,
+    shape: S,
+    data: &[f64],
+) -> Result<dfdx::tensor::Tensor<S, f64, Dev>> {
+    let mut out = dev.try_zeros_like(&shape)?;
+    out.copy_from(data);
+    Ok(out)
 }
 
 /// Rows of `x` picked by `index` (`out[r] = x[index[r]]`), as a taped op whose
